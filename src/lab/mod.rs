@@ -1,0 +1,455 @@
+//! `netlab lab`: a mini-internet on this machine for demos and tests. Serves, in the
+//! foreground until Ctrl-C (or `--duration`), the scenarios other commands are tried on, and
+//! prints what it serves and where. Binds only loopback, or addresses inside namespaces it
+//! creates (and removes on exit).
+
+pub mod netns;
+pub mod servers;
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::GlobalOpts;
+use crate::error::{Error, Result};
+use crate::net::{fmt_duration, parse_duration};
+use crate::output::{self, Event, Printer, Report, SCHEMA_VERSION, Style};
+use crate::sys::{self, Privilege};
+use servers::{Behaviour, Counters};
+
+/// Arguments of `netlab lab`.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Build client / middle / server network namespaces (198.18.0.0/24, 2001:2::/64) with a
+    /// delay bridge in the middle, and serve from the server namespace (needs root).
+    #[arg(long)]
+    pub netns: bool,
+    /// Namespace name prefix (PREFIX-c, PREFIX-m, PREFIX-s).
+    #[arg(long, default_value = "netlab", value_name = "PREFIX")]
+    pub prefix: String,
+    /// First port: open, closed, slow, closes-first, filtered, unreachable follow in order.
+    /// 0 lets the kernel pick (loopback mode only).
+    #[arg(long, default_value_t = 18080, value_name = "PORT")]
+    pub port_base: u16,
+    /// Loopback address to serve on (loopback mode).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: IpAddr,
+    /// One-way delay the bridge adds in each direction (netns mode).
+    #[arg(long, default_value = "20ms", value_parser = parse_duration)]
+    pub delay: Duration,
+    /// How long the slow server waits before its greeting.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    pub slow: Duration,
+    /// Stop by itself after this long (default: run until Ctrl-C).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+/// One thing the lab serves.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Scenario {
+    /// Stable name: open, closed, slow, closes_first, filtered, unreachable.
+    pub name: &'static str,
+    /// Address to probe.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+    /// What `tcp handshake` should find.
+    pub expect: &'static str,
+    /// In words.
+    pub behaviour: String,
+}
+
+/// Printed once everything is up.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LabReady {
+    /// JSON contract version.
+    pub schema_version: u32,
+    /// "loopback" or "netns".
+    pub mode: &'static str,
+    /// Namespaces, netns mode.
+    pub namespaces: Option<Namespaces>,
+    /// Bridge delay each way, ms (netns mode).
+    pub delay_ms: Option<f64>,
+    /// What is served.
+    pub scenarios: Vec<Scenario>,
+    /// Commands to try.
+    pub try_commands: Vec<String>,
+}
+
+/// The lab's namespaces.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Namespaces {
+    /// Run clients here: `ip netns exec CLIENT ...`.
+    pub client: String,
+    /// The delay bridge.
+    pub middle: String,
+    /// The servers.
+    pub server: String,
+    /// Client addresses.
+    pub client_addresses: Vec<String>,
+    /// Server addresses.
+    pub server_addresses: Vec<String>,
+}
+
+/// Printed when the lab stops.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LabReport {
+    /// JSON contract version.
+    pub schema_version: u32,
+    /// "lab".
+    pub command: &'static str,
+    /// "loopback" or "netns".
+    pub mode: &'static str,
+    /// Connections accepted per scenario.
+    pub accepted: Vec<Accepted>,
+    /// Frames the delay bridge forwarded (netns mode).
+    pub forwarded_frames: Option<u64>,
+    /// How long the lab ran, seconds.
+    pub ran_s: f64,
+    /// Namespaces removed (netns mode).
+    pub cleaned_up: bool,
+}
+
+/// Connections one scenario accepted.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Accepted {
+    /// Scenario name.
+    pub name: &'static str,
+    /// Count.
+    pub connections: u64,
+}
+
+impl Event for LabReady {
+    const KIND: &'static str = "ready";
+    fn write_human(&self, out: &mut dyn Write, st: &Style) -> io::Result<()> {
+        writeln!(out, "{} ({})", st.bold("netlab lab is serving"), self.mode)?;
+        if let Some(n) = &self.namespaces {
+            writeln!(
+                out,
+                "namespaces: client {} ({}) — middle {} (delay bridge, {} each way) — server {} ({})",
+                n.client,
+                n.client_addresses.join(", "),
+                n.middle,
+                output::fmt_us(self.delay_ms.map(|d| d * 1000.0)),
+                n.server,
+                n.server_addresses.join(", ")
+            )?;
+        }
+        let mut t = output::table(&["scenario", "address", "expect", "behaviour"]);
+        for s in &self.scenarios {
+            let addr = if s.address.contains(':') {
+                format!("[{}]:{}", s.address, s.port)
+            } else {
+                format!("{}:{}", s.address, s.port)
+            };
+            t.add_row(vec![
+                s.name.to_string(),
+                addr,
+                s.expect.to_string(),
+                s.behaviour.clone(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        writeln!(out, "try:")?;
+        for c in &self.try_commands {
+            writeln!(out, "  {c}")?;
+        }
+        writeln!(
+            out,
+            "Ctrl-C stops the lab{}.",
+            if self.namespaces.is_some() {
+                " and removes its namespaces"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+impl Report for LabReport {
+    fn write_human(&self, out: &mut dyn Write, _st: &Style) -> io::Result<()> {
+        let acc: Vec<String> = self
+            .accepted
+            .iter()
+            .map(|a| format!("{} {}", a.name, a.connections))
+            .collect();
+        writeln!(
+            out,
+            "lab stopped after {:.1}s; connections accepted: {}{}{}",
+            self.ran_s,
+            acc.join(", "),
+            self.forwarded_frames
+                .map(|f| format!("; bridge forwarded {f} frames"))
+                .unwrap_or_default(),
+            if self.mode == "netns" {
+                if self.cleaned_up {
+                    "; namespaces removed"
+                } else {
+                    "; some namespaces could not be removed"
+                }
+            } else {
+                ""
+            }
+        )
+    }
+    fn exit_code(&self) -> i32 {
+        if self.cleaned_up {
+            0
+        } else {
+            crate::error::EXIT_USAGE
+        }
+    }
+}
+
+/// Start the four socket scenarios on `addr` (inside the namespace at `ns`, if given).
+/// Ports: [open, closed, slow, closes_first].
+fn serve_all(
+    ns: Option<std::path::PathBuf>,
+    addr: IpAddr,
+    ports: [u16; 4],
+    slow: Duration,
+    stop: Arc<AtomicBool>,
+    counters: [Arc<Counters>; 3],
+) -> Result<[u16; 4]> {
+    let (tx, rx) = std::sync::mpsc::channel::<Result<[u16; 4]>>();
+    std::thread::spawn(move || {
+        let setup = || -> Result<(socket2::Socket, [u16; 4])> {
+            if let Some(path) = &ns {
+                // Sockets opened (and threads started) from here on belong to that namespace.
+                sys::enter_netns(path).map_err(|e| Error::io("enter the server namespace", e))?;
+            }
+            let sa = |p: u16| SocketAddr::new(addr, p);
+            let open = servers::serve(
+                sa(ports[0]),
+                Behaviour::Open,
+                stop.clone(),
+                counters[0].clone(),
+            )?;
+            let (closed_sock, closed) = servers::closed_port(sa(ports[1]))?;
+            let slow = servers::serve(
+                sa(ports[2]),
+                Behaviour::Slow(slow),
+                stop.clone(),
+                counters[1].clone(),
+            )?;
+            let first = servers::serve(
+                sa(ports[3]),
+                Behaviour::ClosesFirst,
+                stop.clone(),
+                counters[2].clone(),
+            )?;
+            Ok((closed_sock, [open, closed, slow, first]))
+        };
+        match setup() {
+            Ok((closed_sock, got)) => {
+                let _ = tx.send(Ok(got));
+                // Keep the closed port reserved until the lab stops.
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                drop(closed_sock);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| Error::measure("lab: the servers did not start"))?
+}
+
+/// Run `netlab lab`.
+pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i32> {
+    let started = Instant::now();
+    let base = a.port_base;
+    if base > 65530 {
+        return Err(Error::usage(
+            "--port-base must leave room for 6 ports (at most 65530)",
+        ));
+    }
+    let port = |i: u16| if base == 0 { 0 } else { base + i };
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters: [Arc<Counters>; 3] = Default::default();
+    sys::catch_interrupts();
+    let mut topology = None;
+    let base_ports = [port(0), port(1), port(2), port(3)];
+    let (mode, ports, addresses, namespaces): (
+        &'static str,
+        [u16; 4],
+        Vec<IpAddr>,
+        Option<Namespaces>,
+    ) = if a.netns {
+        let p = Privilege::discover();
+        if !(p.net_admin && p.sys_admin) {
+            return Err(Error::Privilege {
+                what: "netlab lab --netns".into(),
+                cap: "CAP_NET_ADMIN and CAP_SYS_ADMIN",
+            });
+        }
+        if base == 0 {
+            return Err(Error::usage(
+                "--port-base 0 is for loopback mode; the namespace lab needs fixed ports",
+            ));
+        }
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if a.prefix.is_empty() || a.prefix.len() > 24 || !a.prefix.chars().all(valid) {
+            return Err(Error::usage(
+                "--prefix takes 1-24 letters, digits, '-' or '_'",
+            ));
+        }
+        let t = netns::Topology::create(&a.prefix, port(4), port(5))?;
+        t.start_bridge(a.delay)?;
+        let any = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+        let ports = serve_all(
+            Some(t.server_path()),
+            any,
+            base_ports,
+            a.slow,
+            stop.clone(),
+            counters.clone(),
+        )?;
+        let ns = Namespaces {
+            client: t.client.clone(),
+            middle: t.middle.clone(),
+            server: t.server.clone(),
+            client_addresses: vec![netns::CLIENT_V4.into(), netns::CLIENT_V6.into()],
+            server_addresses: vec![
+                netns::SERVER_V4.into(),
+                netns::SERVER_V6.into(),
+                netns::SERVER_ALIAS_V4.into(),
+            ],
+        };
+        topology = Some(t);
+        let addrs = [netns::SERVER_V4, netns::SERVER_V6]
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        ("netns", ports, addrs, Some(ns))
+    } else {
+        if !a.bind.is_loopback() {
+            return Err(Error::usage(format!(
+                "lab: {} is not a loopback address; the lab serves only on 127.0.0.0/8 or ::1 (use --netns for a namespace lab)",
+                a.bind
+            )));
+        }
+        let ports = serve_all(
+            None,
+            a.bind,
+            base_ports,
+            a.slow,
+            stop.clone(),
+            counters.clone(),
+        )?;
+        ("loopback", ports, vec![a.bind], None)
+    };
+    let describe = |name: &str| -> String {
+        match name {
+            "open" => "accepts, reads until the client closes".into(),
+            "closed" => "nothing listens: the kernel answers RST".into(),
+            "slow" => format!("accepts, greets after {}, then waits", fmt_duration(a.slow)),
+            "closes_first" => {
+                "accepts and closes at once: server FIN first, TIME_WAIT on the server".into()
+            }
+            "filtered" => "nft drops the SYN: no answer".into(),
+            _ => "nft rejects with ICMP administratively prohibited".into(),
+        }
+    };
+    let mut named: Vec<(&'static str, u16, &'static str)> = vec![
+        ("open", ports[0], "open"),
+        ("closed", ports[1], "closed"),
+        ("slow", ports[2], "open"),
+        ("closes_first", ports[3], "open"),
+    ];
+    if a.netns {
+        named.push(("filtered", port(4), "filtered"));
+        named.push(("unreachable", port(5), "unreachable"));
+    }
+    let mut scenarios = Vec::new();
+    for ip in &addresses {
+        for (name, p, expect) in &named {
+            scenarios.push(Scenario {
+                name,
+                address: ip.to_string(),
+                port: *p,
+                expect,
+                behaviour: describe(name),
+            });
+        }
+    }
+    let hp = |ip: &IpAddr, p: u16| {
+        if ip.is_ipv6() {
+            format!("[{ip}]:{p}")
+        } else {
+            format!("{ip}:{p}")
+        }
+    };
+    let pre = namespaces
+        .as_ref()
+        .map(|n| format!("ip netns exec {} ", n.client))
+        .unwrap_or_default();
+    let first = addresses[0];
+    let mut try_commands = vec![
+        format!("{pre}netlab tcp handshake {}", hp(&first, ports[0])),
+        format!("{pre}netlab tcp handshake -c 2 {}", hp(&first, ports[1])),
+        format!(
+            "{pre}netlab tcp handshake -c 1 --close --hold 100ms {}",
+            hp(&first, ports[3])
+        ),
+    ];
+    if a.netns {
+        try_commands.push(format!(
+            "{pre}netlab tcp handshake -c 1 --timeout 500ms {}",
+            hp(&first, port(4))
+        ));
+        try_commands.push(format!(
+            "{pre}netlab tcp handshake -c 1 {}",
+            hp(&first, port(5))
+        ));
+        try_commands.push(format!(
+            "{pre}netlab tcp handshake --syn -6 {}",
+            hp(&addresses[1], ports[0])
+        ));
+    }
+    printer.event(&LabReady {
+        schema_version: SCHEMA_VERSION,
+        mode,
+        namespaces,
+        delay_ms: a.netns.then(|| a.delay.as_secs_f64() * 1000.0),
+        scenarios,
+        try_commands,
+    })?;
+    let deadline = a.duration.map(|d| started + d);
+    while !sys::interrupted() && deadline.is_none_or(|d| Instant::now() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let forwarded_frames = topology
+        .as_ref()
+        .map(|t: &netns::Topology| t.forwarded.load(Ordering::Relaxed));
+    let cleaned_up = topology.as_mut().map(|t| t.remove()).unwrap_or(true);
+    let names = ["open", "slow", "closes_first"];
+    let report = LabReport {
+        schema_version: SCHEMA_VERSION,
+        command: "lab",
+        mode,
+        accepted: names
+            .iter()
+            .zip(counters.iter())
+            .map(|(n, c)| Accepted {
+                name: n,
+                connections: c.accepted.load(Ordering::SeqCst),
+            })
+            .collect(),
+        forwarded_frames,
+        ran_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        cleaned_up,
+    };
+    printer.report(&report)?;
+    Ok(report.exit_code())
+}
