@@ -11,7 +11,7 @@ build:
 	$(CARGO) build --locked --release
 
 # All tests: unit, loopback integration, JSON contract, docs drift, namespace tests (root).
-test:
+test: deps
 	$(CARGO) test --locked -- --test-threads=2
 
 lint:
@@ -20,11 +20,11 @@ lint:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
 
 # Peer comparisons on the namespace lab: tshark / tcpdump vs netlab (root).
-interop: build
+interop: deps build
 	python3 tests/interop/interop.py --netlab $(BIN)
 
 # Benchmarks: netlab vs hping3 / nping per-probe error against the wire; start-up time.
-bench: build
+bench: deps build
 	python3 tests/interop/bench.py --netlab $(BIN)
 
 # Regenerate man/ and completions/ from the clap definitions.
@@ -40,7 +40,7 @@ install: build
 	install -Dm644 completions/netlab.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/netlab.fish
 
 # Build, start the lab, run the headline commands against it, stop it.
-demo: build
+demo: deps build
 	bash tests/demo.sh $(BIN)
 
 # Debian packages the tests, interop and demo use (root).

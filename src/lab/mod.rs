@@ -420,7 +420,7 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         schema_version: SCHEMA_VERSION,
         mode,
         namespaces,
-        delay_ms: a.netns.then(|| a.delay.as_secs_f64() * 1000.0),
+        delay_ms: a.netns.then_some(a.delay.as_secs_f64() * 1000.0),
         scenarios,
         try_commands,
     })?;

@@ -56,6 +56,30 @@ fn ns_exec(ns: &str, args: &[&str]) -> Result<()> {
     sh(&v)
 }
 
+/// Load an nft ruleset (file syntax, on stdin) inside namespace `ns`.
+fn nft(ns: &str, rules: &str) -> Result<()> {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::measure(format!("lab: run nft: {e} (install nftables)")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(rules.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::measure(format!("lab: nft: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::measure(format!(
+            "lab: nft failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
 /// The three namespaces; dropping this removes them.
 #[derive(Debug)]
 pub struct Topology {
@@ -211,12 +235,12 @@ impl Topology {
         )?;
         ns_exec(&server, &["ip", "link", "set", "s1", "up"])?;
         let rules = format!(
-            "table inet netlab_lab {{ chain input {{ type filter hook input priority 0; policy accept; \
-             tcp dport {filtered_port} drop; \
-             meta nfproto ipv4 tcp dport {unreachable_port} reject with icmp type admin-prohibited; \
-             meta nfproto ipv6 tcp dport {unreachable_port} reject with icmpv6 type admin-prohibited; }} }}"
+            "table inet netlab_lab {{\n  chain input {{\n    type filter hook input priority 0; policy accept;\n    \
+             tcp dport {filtered_port} drop\n    \
+             meta nfproto ipv4 tcp dport {unreachable_port} reject with icmp type admin-prohibited\n    \
+             meta nfproto ipv6 tcp dport {unreachable_port} reject with icmpv6 type admin-prohibited\n  }}\n}}\n"
         );
-        ns_exec(&server, &["nft", &rules])?;
+        nft(&server, &rules)?;
         Ok(t)
     }
 

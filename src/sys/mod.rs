@@ -129,24 +129,6 @@ pub fn enter_netns(path: &std::path::Path) -> std::io::Result<()> {
     nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cap_eff_parses() {
-        let s = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
-        let c = parse_cap_eff(s).unwrap();
-        let p = Privilege::from_mask(c);
-        assert!(p.net_raw && p.net_admin && p.sys_admin);
-        let none = Privilege::from_mask(parse_cap_eff("CapEff:\t0000000000000000\n").unwrap());
-        assert!(!none.net_raw && !none.net_admin);
-        let raw_only = Privilege::from_mask(1 << 13);
-        assert!(raw_only.net_raw && !raw_only.net_admin);
-        assert_eq!(parse_cap_eff("nothing"), None);
-    }
-}
-
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -186,5 +168,23 @@ pub fn sleep_interruptible(d: std::time::Duration) -> bool {
             return true;
         }
         std::thread::sleep(left.min(std::time::Duration::from_millis(20)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_eff_parses() {
+        let s = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        let c = parse_cap_eff(s).unwrap();
+        let p = Privilege::from_mask(c);
+        assert!(p.net_raw && p.net_admin && p.sys_admin);
+        let none = Privilege::from_mask(parse_cap_eff("CapEff:\t0000000000000000\n").unwrap());
+        assert!(!none.net_raw && !none.net_admin);
+        let raw_only = Privilege::from_mask(1 << 13);
+        assert!(raw_only.net_raw && !raw_only.net_admin);
+        assert_eq!(parse_cap_eff("nothing"), None);
     }
 }

@@ -87,10 +87,13 @@ impl Observation {
                         o.after.push(s.clone());
                     }
                 }
-                Frame::Icmp(e) if e.quoted_src == flow.local && e.quoted_dst == flow.remote => {
-                    if o.icmp.is_none() && o.reply.is_none() {
-                        o.icmp = Some(e.clone());
-                    }
+                Frame::Icmp(e)
+                    if e.quoted_src == flow.local
+                        && e.quoted_dst == flow.remote
+                        && o.icmp.is_none()
+                        && o.reply.is_none() =>
+                {
+                    o.icmp = Some(e.clone());
                 }
                 Frame::Neighbour(n) if o.syns.is_empty() => {
                     if n.request {

@@ -43,7 +43,7 @@ pub enum TcpCommand {
 /// Arguments of `netlab tcp handshake`.
 #[derive(Debug, Args)]
 pub struct HandshakeArgs {
-    /// Target as HOST:PORT ([V6]:PORT for IPv6 literals).
+    /// Target as HOST:PORT; IPv6 literals in brackets, e.g. `[2001:2::2]:443`.
     #[arg(value_name = "HOST:PORT")]
     pub target: String,
     /// Only IPv4 addresses of HOST.
@@ -224,8 +224,10 @@ fn handshake(a: &HandshakeArgs, global: &GlobalOpts, printer: &mut Printer<'_>) 
         Some(c) => Some(c.finish()?),
         None => None,
     };
-    if let Some(c) = &capture_stats {
-        if c.kernel_drops > 0 {
+    if let Some(c) = &capture_stats
+        && c.kernel_drops > 0
+    {
+        {
             notes.push(format!(
                 "the kernel dropped {} captured frames: some timings may be missing",
                 c.kernel_drops

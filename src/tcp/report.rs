@@ -408,13 +408,14 @@ impl Report for HandshakeReport {
         let s = &self.summary;
         writeln!(
             out,
-            "\n{} {}:{} ({}) via {} — {} probes, timing from {}",
+            "\n{} {}:{} ({}) via {} — {} probe{}, timing from {}",
             st.bold("tcp handshake"),
             self.target.host,
             self.target.port,
             self.target.address,
             self.interface.as_deref().unwrap_or("?"),
             s.sent,
+            if s.sent == 1 { "" } else { "s" },
             match self.timing_source {
                 TimingSource::AfPacket => "kernel packet timestamps (af_packet)",
                 TimingSource::TcpInfo => "TCP_INFO (no CAP_NET_RAW)",
@@ -463,8 +464,10 @@ impl Report for HandshakeReport {
         if let Some(p) = self.probes.iter().find(|p| p.synack.is_some()) {
             write_details(out, p)?;
         }
-        if let Some(c) = &self.capture {
-            if c.kernel_drops > 0 || st.verbose > 0 || c.pcap_file.is_some() {
+        if let Some(c) = &self.capture
+            && (c.kernel_drops > 0 || st.verbose > 0 || c.pcap_file.is_some())
+        {
+            {
                 writeln!(
                     out,
                     "capture on {}: {} frames, {} dropped by the kernel{}",

@@ -1,0 +1,9 @@
+//! netlab's integration tests: one test binary (like ripgrep's), the real `netlab` binary
+//! against servers the tests start themselves — loopback, or namespaces they create (root).
+
+mod bpf;
+mod contract;
+mod docs;
+mod netns;
+mod tcp;
+mod util;
