@@ -396,63 +396,34 @@ impl Prober {
     }
 }
 
-/// A SYN like Linux sends: MSS, SACK-permitted, timestamps, NOP, window scale 7.
+/// A SYN like Linux sends: MSS, SACK-permitted, timestamps, NOP, window scale 7 (built
+/// with pnet_packet; checksum over the pseudo-header of `src` → `dst`).
 pub fn build_syn(src: SocketAddr, dst: SocketAddr, isn: u32, tsval: u32, mss: u16) -> Vec<u8> {
-    let mut b = Vec::with_capacity(40);
-    b.extend_from_slice(&src.port().to_be_bytes());
-    b.extend_from_slice(&dst.port().to_be_bytes());
-    b.extend_from_slice(&isn.to_be_bytes());
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b.extend_from_slice(&[0xa0, flags::SYN]); // data offset 10 words
-    b.extend_from_slice(&64240u16.to_be_bytes());
-    b.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent
-    b.extend_from_slice(&[2, 4]);
-    b.extend_from_slice(&mss.to_be_bytes());
-    b.extend_from_slice(&[4, 2, 8, 10]);
-    b.extend_from_slice(&tsval.to_be_bytes());
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b.extend_from_slice(&[1, 3, 3, 7]);
-    let sum = checksum(src.ip(), dst.ip(), &b);
-    b[16..18].copy_from_slice(&sum.to_be_bytes());
-    b
-}
-
-/// TCP checksum over the pseudo-header and the segment.
-pub fn checksum(src: IpAddr, dst: IpAddr, seg: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for c in bytes.chunks(2) {
-            let w = if c.len() == 2 {
-                u16::from_be_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], 0])
-            };
-            sum += u32::from(w);
-        }
-    };
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            add(&s.octets());
-            add(&d.octets());
-            add(&[0, 6]);
-            add(&(seg.len() as u16).to_be_bytes());
-        }
-        (s, d) => {
-            let o = |ip: IpAddr| match ip {
-                IpAddr::V6(v) => v.octets(),
-                IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
-            };
-            add(&o(s));
-            add(&o(d));
-            add(&(seg.len() as u32).to_be_bytes());
-            add(&[0, 0, 0, 6]);
-        }
+    use pnet_packet::tcp::{MutableTcpPacket, TcpFlags, TcpOption};
+    let mut buf = vec![0u8; 40];
+    if let Some(mut t) = MutableTcpPacket::new(&mut buf) {
+        t.set_source(src.port());
+        t.set_destination(dst.port());
+        t.set_sequence(isn);
+        t.set_acknowledgement(0);
+        t.set_data_offset(10);
+        t.set_flags(TcpFlags::SYN);
+        t.set_window(64240);
+        t.set_options(&[
+            TcpOption::mss(mss),
+            TcpOption::sack_perm(),
+            TcpOption::timestamp(tsval, 0),
+            TcpOption::nop(),
+            TcpOption::wscale(7),
+        ]);
+        let sum = match (src.ip(), dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => pnet_packet::tcp::ipv4_checksum(&t.to_immutable(), &s, &d),
+            (IpAddr::V6(s), IpAddr::V6(d)) => pnet_packet::tcp::ipv6_checksum(&t.to_immutable(), &s, &d),
+            _ => 0,
+        };
+        t.set_checksum(sum);
     }
-    add(seg);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    buf
 }
 
 #[cfg(test)]
@@ -461,35 +432,25 @@ mod tests {
 
     #[test]
     fn crafted_syn_parses_back_with_valid_checksum() {
+        use pnet_packet::tcp::{TcpPacket, ipv4_checksum, ipv6_checksum};
         let src: SocketAddr = "198.18.0.1:40000".parse().unwrap();
         let dst: SocketAddr = "198.18.0.2:443".parse().unwrap();
         let seg = build_syn(src, dst, 0xdeadbeef, 7, 1460);
         assert_eq!(seg.len(), 40);
-        // Checksum over the whole thing (including the checksum field) folds to zero.
-        assert_eq!(checksum(src.ip(), dst.ip(), &seg), 0);
-        let pkt = pnet_packet::tcp::TcpPacket::new(&seg).unwrap();
-        let sum = pnet_packet::tcp::ipv4_checksum(
-            &pkt,
-            &"198.18.0.1".parse().unwrap(),
-            &"198.18.0.2".parse().unwrap(),
-        );
-        assert_eq!(sum, u16::from_be_bytes([seg[16], seg[17]]));
+        let pkt = TcpPacket::new(&seg).unwrap();
+        assert_eq!((pkt.get_source(), pkt.get_destination(), pkt.get_sequence()), (40000, 443, 0xdeadbeef));
+        assert_eq!(pkt.get_flags(), crate::tcp::wire::flags::SYN);
+        let sum = ipv4_checksum(&pkt, &"198.18.0.1".parse().unwrap(), &"198.18.0.2".parse().unwrap());
+        assert_eq!(sum, pkt.get_checksum());
         let mut o = crate::tcp::wire::TcpOptions::default();
         crate::tcp::wire::parse_options(&seg[20..], &mut o);
-        assert_eq!(
-            (o.mss, o.wscale, o.sack_perm, o.ts_val),
-            (Some(1460), Some(7), true, Some(7))
-        );
+        assert_eq!((o.mss, o.wscale, o.sack_perm, o.ts_val), (Some(1460), Some(7), true, Some(7)));
         let s6: SocketAddr = "[2001:2::1]:40000".parse().unwrap();
         let d6: SocketAddr = "[2001:2::2]:443".parse().unwrap();
         let seg6 = build_syn(s6, d6, 1, 2, 1440);
-        assert_eq!(checksum(s6.ip(), d6.ip(), &seg6), 0);
-        let pkt6 = pnet_packet::tcp::TcpPacket::new(&seg6).unwrap();
-        let sum6 = pnet_packet::tcp::ipv6_checksum(
-            &pkt6,
-            &"2001:2::1".parse().unwrap(),
-            &"2001:2::2".parse().unwrap(),
-        );
-        assert_eq!(sum6, u16::from_be_bytes([seg6[16], seg6[17]]));
+        let pkt6 = TcpPacket::new(&seg6).unwrap();
+        let sum6 = ipv6_checksum(&pkt6, &"2001:2::1".parse().unwrap(), &"2001:2::2".parse().unwrap());
+        assert_eq!(sum6, pkt6.get_checksum());
+        assert_ne!(sum6, 0);
     }
 }

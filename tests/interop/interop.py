@@ -454,11 +454,11 @@ def netlab_json(netlab, ns, args, unprivileged=False, timeout=60):
 
 
 def captured_run(lab, workdir, tag, port, args, unprivileged=False):
-    """Run netlab in the client namespace under a reference capture; (doc, frames, pcap path)."""
+    """Run netlab in the client namespace under a reference capture; (exit code, doc, frames)."""
     pcap = Path(workdir) / f"{tag.replace('/', '_')}.pcap"
     with Capture(lab.client_ns, pcap, f"tcp port {port} or icmp or icmp6"):
-        _, doc = netlab_json(lab.netlab, lab.client_ns, args, unprivileged=unprivileged)
-    return doc, read_pcap(pcap), pcap
+        rc, doc = netlab_json(lab.netlab, lab.client_ns, args, unprivileged=unprivileged)
+    return rc, doc, read_pcap(pcap)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,7 +573,7 @@ def check_handshake(rep, lab, workdir, family, mode, scen):
         args.append("--syn")
     args.append(target(addr, port))
     try:
-        doc, frames, _ = captured_run(lab, workdir, name, port, args)
+        rc, doc, frames = captured_run(lab, workdir, name, port, args)
     except (RunError, RuntimeError, subprocess.SubprocessError) as e:
         rep.check(f"{name}/run", False, str(e))
         return
@@ -581,6 +581,9 @@ def check_handshake(rep, lab, workdir, family, mode, scen):
     outcome, rtt, stamps, fields, synf = [], [], [], [], []
     if len(probes) != PROBES:
         outcome.append(f"{len(probes)} probes reported, {PROBES} asked for")
+    want_rc = 0 if expect == "open" else 1
+    if rc != want_rc:
+        outcome.append(f"exit code {rc}, want {want_rc}")
     answered = 0
     errs, diffs = [], []
     for p in probes:
@@ -652,6 +655,36 @@ def check_handshake(rep, lab, workdir, family, mode, scen):
     if answered:
         rep.problems(f"{name}/fields", fields)
     rep.problems(f"{name}/syn-fields", synf)
+    rep.problems(f"{name}/summary", summary_problems(doc))
+
+
+def summary_problems(doc):
+    """The summary agrees with the probes: counts, loss and RTT min / avg / max."""
+    probes, s = doc.get("probes", []), doc.get("summary", {})
+    out = []
+    if s.get("sent") != len(probes):
+        out.append(f"sent {s.get('sent')}, {len(probes)} probes")
+    for o in ("open", "closed", "filtered", "unreachable"):
+        n = sum(1 for p in probes if p.get("outcome") == o)
+        if s.get(o) != n:
+            out.append(f"{o} {s.get(o)}, probes say {n}")
+    if probes:
+        lost = sum(1 for p in probes if p.get("outcome") == "filtered")
+        loss = 100.0 * lost / len(probes)
+        if abs((s.get("loss_pct") or 0.0) - loss) > 0.01:
+            out.append(f"loss_pct {s.get('loss_pct')}, probes say {loss:.2f}")
+    # netlab's summary RTT covers SYN-ACK and RST answers only (not ICMP errors).
+    rtts = [p["rtt_us"] for p in probes
+            if p.get("rtt_us") is not None and p.get("outcome") in ("open", "closed")]
+    r = s.get("rtt_us") or {}
+    if rtts:
+        for key, val in (("min", min(rtts)), ("max", max(rtts)),
+                         ("avg", sum(rtts) / len(rtts))):
+            if r.get(key) is None or abs(r[key] - val) > 0.0015:
+                out.append(f"rtt_us.{key} {r.get(key)}, probes say {val:.3f}")
+    elif any(v is not None for v in r.values()):
+        out.append(f"rtt_us {r} with no probe RTT")
+    return out
 
 
 def check_tcp_info(rep, lab, workdir, family):
@@ -661,7 +694,7 @@ def check_tcp_info(rep, lab, workdir, family):
     args = ["--json", "tcp", "handshake", f"-{family}", "-c", str(PROBES), "-i", "50ms",
             "--timeout", "500ms", target(addr, port)]
     try:
-        doc, frames, _ = captured_run(lab, workdir, name, port, args, unprivileged=True)
+        rc, doc, frames = captured_run(lab, workdir, name, port, args, unprivileged=True)
     except (RunError, RuntimeError, subprocess.SubprocessError) as e:
         rep.check(f"{name}/run", False, str(e))
         return
@@ -704,7 +737,7 @@ def check_teardown(rep, lab, workdir, family, scen):
         args += ["--hold", "100ms"]
     args.append(target(addr, port))
     try:
-        doc, frames, _ = captured_run(lab, workdir, name, port, args)
+        rc, doc, frames = captured_run(lab, workdir, name, port, args)
     except (RunError, RuntimeError, subprocess.SubprocessError) as e:
         rep.check(f"{name}/run", False, str(e))
         return
@@ -778,7 +811,7 @@ def check_pcap(rep, lab, workdir, family, mode):
         args.append("--syn")
     args.append(target(addr, port))
     try:
-        doc, frames, _ = captured_run(lab, workdir, name, port, args)
+        rc, doc, frames = captured_run(lab, workdir, name, port, args)
     except (RunError, RuntimeError, subprocess.SubprocessError) as e:
         rep.check(f"{name}/run", False, str(e))
         return

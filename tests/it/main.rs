@@ -4,6 +4,7 @@
 mod bpf;
 mod contract;
 mod docs;
+mod lab;
 mod netns;
 mod tcp;
 mod util;

@@ -133,3 +133,22 @@ fn lab_removes_its_namespaces() {
     assert_eq!(third.stop(), 0);
     assert!(!exists("c") && !exists("m") && !exists("s"));
 }
+
+#[test]
+fn interface_and_source_options() {
+    if skip_unless_root("interface_and_source_options") {
+        return;
+    }
+    let lab = Lab::netns("d");
+    let t = format!("198.18.0.2:{}", lab.port("open"));
+    let (c, r) = probe(&lab, &["-c", "1", "-I", "c0", "--source", "198.18.0.1", &t]);
+    assert_eq!(c, 0);
+    assert_eq!(r.interface.as_deref(), Some("c0"));
+    assert!(r.probes[0].local.starts_with("198.18.0.1:"));
+    let o = lab.client(&["tcp", "handshake", "-I", "eth9", &t]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("unknown interface \"eth9\""), "{}", stderr(&o));
+    // The duplicate-MAC alias answers too: a second address on the server's macvlan.
+    let (c, r) = probe(&lab, &["-c", "1", &format!("198.18.0.3:{}", lab.port("open"))]);
+    assert_eq!((c, r.probes[0].outcome.as_str()), (0, "open"));
+}
