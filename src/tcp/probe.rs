@@ -417,8 +417,12 @@ pub fn build_syn(src: SocketAddr, dst: SocketAddr, isn: u32, tsval: u32, mss: u1
             TcpOption::wscale(7),
         ]);
         let sum = match (src.ip(), dst.ip()) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => pnet_packet::tcp::ipv4_checksum(&t.to_immutable(), &s, &d),
-            (IpAddr::V6(s), IpAddr::V6(d)) => pnet_packet::tcp::ipv6_checksum(&t.to_immutable(), &s, &d),
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                pnet_packet::tcp::ipv4_checksum(&t.to_immutable(), &s, &d)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                pnet_packet::tcp::ipv6_checksum(&t.to_immutable(), &s, &d)
+            }
             _ => 0,
         };
         t.set_checksum(sum);
@@ -438,18 +442,32 @@ mod tests {
         let seg = build_syn(src, dst, 0xdeadbeef, 7, 1460);
         assert_eq!(seg.len(), 40);
         let pkt = TcpPacket::new(&seg).unwrap();
-        assert_eq!((pkt.get_source(), pkt.get_destination(), pkt.get_sequence()), (40000, 443, 0xdeadbeef));
+        assert_eq!(
+            (pkt.get_source(), pkt.get_destination(), pkt.get_sequence()),
+            (40000, 443, 0xdeadbeef)
+        );
         assert_eq!(pkt.get_flags(), crate::tcp::wire::flags::SYN);
-        let sum = ipv4_checksum(&pkt, &"198.18.0.1".parse().unwrap(), &"198.18.0.2".parse().unwrap());
+        let sum = ipv4_checksum(
+            &pkt,
+            &"198.18.0.1".parse().unwrap(),
+            &"198.18.0.2".parse().unwrap(),
+        );
         assert_eq!(sum, pkt.get_checksum());
         let mut o = crate::tcp::wire::TcpOptions::default();
         crate::tcp::wire::parse_options(&seg[20..], &mut o);
-        assert_eq!((o.mss, o.wscale, o.sack_perm, o.ts_val), (Some(1460), Some(7), true, Some(7)));
+        assert_eq!(
+            (o.mss, o.wscale, o.sack_perm, o.ts_val),
+            (Some(1460), Some(7), true, Some(7))
+        );
         let s6: SocketAddr = "[2001:2::1]:40000".parse().unwrap();
         let d6: SocketAddr = "[2001:2::2]:443".parse().unwrap();
         let seg6 = build_syn(s6, d6, 1, 2, 1440);
         let pkt6 = TcpPacket::new(&seg6).unwrap();
-        let sum6 = ipv6_checksum(&pkt6, &"2001:2::1".parse().unwrap(), &"2001:2::2".parse().unwrap());
+        let sum6 = ipv6_checksum(
+            &pkt6,
+            &"2001:2::1".parse().unwrap(),
+            &"2001:2::2".parse().unwrap(),
+        );
         assert_eq!(sum6, pkt6.get_checksum());
         assert_ne!(sum6, 0);
     }

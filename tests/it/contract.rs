@@ -55,32 +55,6 @@ pub struct Probe {
     pub error: Option<String>,
 }
 
-/// A JSON Lines probe event: the probe plus its `type`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeEvent {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub seq: u32,
-    pub outcome: String,
-    pub rtt_us: Option<f64>,
-    pub timing_source: String,
-    pub connect_us: Option<f64>,
-    pub neighbour_us: Option<f64>,
-    pub local: String,
-    pub remote: String,
-    pub syn_ts_ns: Option<u64>,
-    pub reply_ts_ns: Option<u64>,
-    pub syn_retransmits: u32,
-    pub syn: Option<Syn>,
-    pub synack: Option<SynAck>,
-    pub rst: Option<Rst>,
-    pub icmp: Option<Icmp>,
-    pub duplicates: u32,
-    pub teardown: Option<Teardown>,
-    pub error: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Syn {
@@ -189,30 +163,9 @@ pub struct Capture {
     pub pcap_file: Option<String>,
 }
 
-/// `{"type":"summary", ...report}`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HandshakeSummaryLine {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub schema_version: u32,
-    pub command: String,
-    pub target: Target,
-    pub mode: String,
-    pub interface: Option<String>,
-    pub source: Option<String>,
-    pub timing_source: String,
-    pub probes: Vec<Probe>,
-    pub summary: Summary,
-    pub capture: Option<Capture>,
-    pub notes: Vec<String>,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabReady {
-    #[serde(rename = "type")]
-    pub kind: String,
     pub schema_version: u32,
     pub mode: String,
     pub namespaces: Option<Namespaces>,
@@ -244,8 +197,6 @@ pub struct Scenario {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabReport {
-    #[serde(rename = "type")]
-    pub kind: String,
     pub schema_version: u32,
     pub command: String,
     pub mode: String,
@@ -264,6 +215,18 @@ pub struct Accepted {
 
 pub fn parse<T: serde::de::DeserializeOwned>(s: &str) -> T {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("contract violation: {e}\n{s}"))
+}
+
+/// A JSON Lines object: its `type` must be `kind`; the rest must match `T` exactly.
+pub fn parse_line<T: serde::de::DeserializeOwned>(line: &str, kind: &str) -> T {
+    let mut v: serde_json::Value = parse(line);
+    let obj = v.as_object_mut().expect("a JSON object per line");
+    assert_eq!(
+        obj.remove("type").as_ref().and_then(|t| t.as_str()),
+        Some(kind),
+        "{line}"
+    );
+    serde_json::from_value(v).unwrap_or_else(|e| panic!("contract violation: {e}\n{line}"))
 }
 
 #[test]
@@ -301,11 +264,9 @@ fn tcp_handshake_jsonl_matches_contract() {
     let lines: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
     assert_eq!(lines.len(), 4, "3 probes and a summary");
     for l in &lines[..3] {
-        let p: ProbeEvent = parse(l);
-        assert_eq!(p.kind, "probe");
+        let _: Probe = parse_line(l, "probe");
     }
-    let s: HandshakeSummaryLine = parse(lines[3]);
-    assert_eq!(s.kind, "summary");
+    let s: HandshakeReport = parse_line(lines[3], "summary");
     assert_eq!(s.summary.sent, 3);
 }
 
@@ -318,10 +279,10 @@ fn lab_jsonl_matches_contract() {
     let out = String::from_utf8(std::mem::take(&mut c.stdout)).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    let r: LabReady = parse(lines[0]);
-    assert_eq!((r.kind.as_str(), r.mode.as_str()), ("ready", "loopback"));
+    let r: LabReady = parse_line(lines[0], "ready");
+    assert_eq!(r.mode, "loopback");
     assert_eq!(r.scenarios.len(), 4);
-    let s: LabReport = parse(lines[1]);
+    let s: LabReport = parse_line(lines[1], "summary");
     assert!(s.cleaned_up);
     assert_eq!(c.status.code(), Some(0));
 }

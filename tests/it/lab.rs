@@ -23,20 +23,35 @@ fn loopback_scenarios_behave() {
     let mut s = TcpStream::connect(addr("slow")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let n = s.read(&mut buf).unwrap();
-    assert!(std::str::from_utf8(&buf[..n]).unwrap().contains("slow hello"));
-    assert!(t0.elapsed() >= Duration::from_millis(250), "greeting only after the delay");
+    assert!(
+        std::str::from_utf8(&buf[..n])
+            .unwrap()
+            .contains("slow hello")
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "greeting only after the delay"
+    );
     // open: stays open while we keep it.
     let mut s = TcpStream::connect(addr("open")).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let e = s.read(&mut buf).unwrap_err();
-    assert!(matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+    assert!(matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ));
 }
 
 #[test]
 fn lab_binds_only_loopback() {
     let o = netlab(&["lab", "--bind", "198.51.100.1", "--duration", "1s"]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("not a loopback address"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a loopback address"),
+        "{}",
+        stderr(&o)
+    );
     let o = netlab(&["lab", "--netns", "--port-base", "0", "--duration", "1s"]);
     assert!(matches!(code(&o), 2 | 77), "{}", stderr(&o));
 }

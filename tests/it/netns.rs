@@ -147,8 +147,15 @@ fn interface_and_source_options() {
     assert!(r.probes[0].local.starts_with("198.18.0.1:"));
     let o = lab.client(&["tcp", "handshake", "-I", "eth9", &t]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("unknown interface \"eth9\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown interface \"eth9\""),
+        "{}",
+        stderr(&o)
+    );
     // The duplicate-MAC alias answers too: a second address on the server's macvlan.
-    let (c, r) = probe(&lab, &["-c", "1", &format!("198.18.0.3:{}", lab.port("open"))]);
+    let (c, r) = probe(
+        &lab,
+        &["-c", "1", &format!("198.18.0.3:{}", lab.port("open"))],
+    );
     assert_eq!((c, r.probes[0].outcome.as_str()), (0, "open"));
 }

@@ -346,7 +346,7 @@ fn interrupt_prints_the_summary() {
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
     let last = out.lines().last().unwrap();
-    let s: crate::contract::HandshakeSummaryLine = parse(last);
+    let s: HandshakeReport = crate::contract::parse_line(last, "summary");
     assert!(s.summary.sent >= 1 && s.summary.sent < 1000);
     assert!(s.notes.iter().any(|n| n.contains("interrupted")));
 }

@@ -117,6 +117,8 @@ impl Lab {
             }
         };
         assert_eq!(ready["type"], "ready");
+        // Every lab start (loopback and netns) is also a contract check.
+        let _: crate::contract::LabReady = crate::contract::parse_line(&line, "ready");
         Lab {
             child,
             ready,
