@@ -61,16 +61,20 @@ impl Prober {
             return Ok(());
         };
         loop {
-            if done(frames) {
+            // Everything already queued first, so `done` judges all that arrived.
+            while let Some(p) = cap.next(Duration::ZERO)? {
+                frames.push(wire::parse(p.ts_ns, &p.bytes));
+            }
+            if done(frames) || sys::interrupted() {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
             match cap.next(left)? {
                 Some(p) => frames.push(wire::parse(p.ts_ns, &p.bytes)),
                 None => return Ok(()),
-            }
-            if sys::interrupted() {
-                return Ok(());
             }
         }
     }

@@ -53,7 +53,10 @@ fn outcomes(lab: &Lab, host: &str, mode: &[&str]) {
                     assert_eq!(sa.mss, Some(if host.contains(':') { 1440 } else { 1460 }));
                 }
                 "closed" => assert!(p.rst.is_some()),
-                "filtered" => assert!(p.rtt_us.is_none() && p.reply_ts_ns.is_none()),
+                "filtered" => assert!(
+                    p.rtt_us.is_none() && p.reply_ts_ns.is_none() && p.syn.is_some(),
+                    "{p:?}"
+                ),
                 _ => {
                     let i = p.icmp.as_ref().expect("icmp decoded");
                     let (t, code) = if host.contains(':') { (1, 1) } else { (3, 13) };
