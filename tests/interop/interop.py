@@ -214,6 +214,13 @@ class Lab:
                 return norm_ip(s["address"]), int(s["port"]), s["expect"]
         raise KeyError(f"scenario {name} (IPv{family}) not in the ready line")
 
+    def client_address(self, family):
+        """The client namespace's address for family 4 or 6."""
+        for a in self.ready["namespaces"]["client_addresses"]:
+            if ipaddress.ip_address(a).version == family:
+                return norm_ip(a)
+        raise KeyError(f"no IPv{family} client address in the ready line")
+
     def stop(self):
         """SIGTERM the lab, collect its summary line, remove leftover namespaces.
 
@@ -352,6 +359,7 @@ def read_pcap(path, timeout=60):
         v = dict(zip(TSHARK_FIELDS, line.split(",")))
 
         def num(key, base=10):
+            """A field as an integer, None when tshark left it empty."""
             text = v.get(key, "")
             return int(text, base) if text else None
 
@@ -411,22 +419,34 @@ class WireProbe:
         return before[-1] if self.answer else before[0]
 
 
-def wire_probe(frames, local_ip, lport, remote_ip, rport):
-    """The SYNs for this local port and the first answer (SYN-ACK, RST or ICMP error)."""
+def wire_probe(frames, local_ip, lport, remote_ip, rport, isn=None):
+    """The SYNs for this local port (and ISN, when known) and the first answer to them.
+
+    The answer is a SYN-ACK or RST acknowledging ISN + 1, or an ICMP error quoting the port
+    (and the ISN where tshark shows it). The ISN keeps two probes apart that happened to get
+    the same local port in one run."""
     syns = [f for f in frames if f.is_tcp and f.src == local_ip and f.sport == lport
-            and f.dst == remote_ip and f.dport == rport and f.flags & SYN and not f.flags & ACK]
+            and f.dst == remote_ip and f.dport == rport and f.flags & SYN and not f.flags & ACK
+            and (isn is None or f.seq == isn)]
     answer = None
     if syns:
         for f in frames:
             if f.ts < syns[0].ts or f.src != remote_ip:
                 continue
             tcp_answer = (f.is_tcp and f.sport == rport and f.dport == lport
-                          and (f.flags & (SYN | ACK) == SYN | ACK or f.flags & RST))
-            icmp_answer = f.is_icmp_error and f.sport == lport and f.dport == rport
+                          and (f.flags & (SYN | ACK) == SYN | ACK or f.flags & RST)
+                          and (isn is None or f.ack == (isn + 1) % 2**32))
+            icmp_answer = (f.is_icmp_error and f.sport == lport and f.dport == rport
+                           and (isn is None or f.seq is None or f.seq == isn))
             if tcp_answer or icmp_answer:
                 answer = f
                 break
     return WireProbe(syns, answer)
+
+
+def probe_isn(p):
+    """The ISN of a probe's SYN as netlab decoded it (None when it did not)."""
+    return (p.get("syn") or {}).get("isn")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,7 +548,7 @@ def check_bpf_goldens(rep):
 
 
 def compare_fields(what, pairs):
-    """['synack.window 65160 != wire 65535', ...] for the (name, netlab, wire) triples that differ."""
+    """['synack.window: netlab 65160 != wire 65535', ...] for (name, netlab, wire) that differ."""
     return [f"{what}.{n}: netlab {a!r} != wire {b!r}" for n, a, b in pairs if a != b]
 
 
@@ -589,9 +609,12 @@ def check_handshake(rep, lab, workdir, family, mode, scen):
     for p in probes:
         seq = p.get("seq")
         lip, lport = split_hostport(p["local"])
-        w = wire_probe(frames, lip, lport, addr, port)
+        w = wire_probe(frames, lip, lport, addr, port, probe_isn(p))
         if not w.syns:
-            outcome.append(f"#{seq}: no SYN from port {lport} on the wire")
+            other = wire_probe(frames, lip, lport, addr, port).syns
+            outcome.append(f"#{seq}: syn.isn {probe_isn(p)} is none of the wire SYNs from port "
+                           f"{lport} {[f.seq for f in other]}" if other else
+                           f"#{seq}: no SYN from port {lport} on the wire")
             continue
         if p["outcome"] != w.outcome or p["outcome"] != expect:
             outcome.append(f"#{seq}: netlab {p['outcome']}, wire {w.outcome}, expect {expect}")
@@ -688,18 +711,24 @@ def summary_problems(doc):
 
 
 def check_tcp_info(rep, lab, workdir, family):
-    """Unprivileged connect mode: TCP_INFO RTT is at most 200 µs above the wire RTT (check 3)."""
+    """Unprivileged connect mode: TCP_INFO RTT is 0..200 µs above the wire RTT (check 3).
+
+    The kernel's RTT sample ends when TCP processes the SYN-ACK, which can be later than the
+    tap timestamp tshark shows (a deferred softirq or a vCPU stall on a small VM: a few
+    hundred µs for about 1 probe in 40). TCP sends the handshake ACK right then, so the wire
+    shows the lag. A probe more than 200 µs over the wire RTT passes only when the ACK
+    explains it: rtt_us <= (our ACK - our SYN on the wire) + 200 µs. Such probes are named."""
     addr, port, _ = lab.scenario("open", family)
     name = f"tcp_info/v{family}/open"
     args = ["--json", "tcp", "handshake", f"-{family}", "-c", str(PROBES), "-i", "50ms",
             "--timeout", "500ms", target(addr, port)]
     try:
-        rc, doc, frames = captured_run(lab, workdir, name, port, args, unprivileged=True)
+        _, doc, frames = captured_run(lab, workdir, name, port, args, unprivileged=True)
     except (RunError, RuntimeError, subprocess.SubprocessError) as e:
         rep.check(f"{name}/run", False, str(e))
         return
     probes = doc.get("probes", [])
-    problems, diffs = [], []
+    problems, late, diffs = [], [], []
     if len(probes) != PROBES:
         problems.append(f"{len(probes)} probes reported, {PROBES} asked for")
     for p in probes:
@@ -718,11 +747,23 @@ def check_tcp_info(rep, lab, workdir, family):
         wire_us = (w.answer.ts - syn.ts) / 1000.0
         diff = p["rtt_us"] - wire_us
         diffs.append(diff)
-        if not 0.0 <= diff <= 200.0:
+        if 0.0 <= diff <= 200.0:
+            continue
+        ack = next((f for f in frames if f.is_tcp and f.ts >= w.answer.ts and f.src == lip
+                    and f.sport == lport and f.dport == port and f.flags & ACK
+                    and not f.flags & SYN), None)
+        ack_lag = (ack.ts - w.answer.ts) / 1000.0 if ack else None
+        if diff > 200.0 and ack and p["rtt_us"] <= (ack.ts - syn.ts) / 1000.0 + 200.0:
+            late.append(f"#{seq} +{diff:.1f} us (our ACK left {ack_lag:.1f} us after the "
+                        "SYN-ACK)")
+        else:
+            lag = f", our ACK {ack_lag:.1f} us after the SYN-ACK" if ack else ", no ACK seen"
             problems.append(f"#{seq}: rtt_us {p['rtt_us']} - wire {wire_us:.3f} = {diff:.3f} us "
-                            "(want 0..200)")
+                            f"(want 0..200{lag})")
     rep.rtt_err.setdefault("tcp_info", []).extend(abs(d) for d in diffs)
-    detail = (f"rtt_us - wire in [{min(diffs):.3f}, {max(diffs):.3f}] us" if diffs else "")
+    detail = f"rtt_us - wire in [{min(diffs):.3f}, {max(diffs):.3f}] us" if diffs else ""
+    if late:
+        detail += "; late SYN-ACK processing by the kernel: " + ", ".join(late)
     rep.problems(name, problems, detail)
 
 
@@ -737,7 +778,7 @@ def check_teardown(rep, lab, workdir, family, scen):
         args += ["--hold", "100ms"]
     args.append(target(addr, port))
     try:
-        rc, doc, frames = captured_run(lab, workdir, name, port, args)
+        _, doc, frames = captured_run(lab, workdir, name, port, args)
     except (RunError, RuntimeError, subprocess.SubprocessError) as e:
         rep.check(f"{name}/run", False, str(e))
         return
@@ -751,7 +792,7 @@ def check_teardown(rep, lab, workdir, family, scen):
         if t.get("first_fin") != want_first:
             problems.append(f"#{seq}: first_fin {t.get('first_fin')}, want {want_first}")
         lip, lport = split_hostport(p["local"])
-        w = wire_probe(frames, lip, lport, addr, port)
+        w = wire_probe(frames, lip, lport, addr, port, probe_isn(p))
         if w.outcome != "open":
             problems.append(f"#{seq}: wire shows {w.outcome}")
             continue
@@ -811,7 +852,7 @@ def check_pcap(rep, lab, workdir, family, mode):
         args.append("--syn")
     args.append(target(addr, port))
     try:
-        rc, doc, frames = captured_run(lab, workdir, name, port, args)
+        _, doc, frames = captured_run(lab, workdir, name, port, args)
     except (RunError, RuntimeError, subprocess.SubprocessError) as e:
         rep.check(f"{name}/run", False, str(e))
         return
@@ -848,7 +889,8 @@ def print_tables(rep):
             print(f"  {mode:<12} {len(errs):>6} {max(errs):>10.3f} {sum(errs) / len(errs):>10.3f}")
         else:
             print(f"  {mode:<12} {0:>6} {'-':>10} {'-':>10}")
-    print("  (tcp_info: rtt_us - wire rtt, which is >= 0 by design)")
+    print("  (tcp_info: rtt_us - wire rtt, >= 0 by design; includes any probe the kernel "
+          "processed late, named on its line)")
     diffs = [d for v in rep.ts_diff.values() for d in v]
     if diffs:
         print(f"max |syn_ts_ns/reply_ts_ns - tshark frame time|: {max(diffs)} ns "
