@@ -1,6 +1,8 @@
 //! Unprivileged network edges: target parsing, name resolution with a deadline, the route's
 //! interface and source address, and a non-blocking TCP connect with TCP_INFO.
 
+pub mod netlink;
+
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsFd;
@@ -136,13 +138,21 @@ pub fn resolve(host: &str, family: Family, timeout: Duration) -> Result<Vec<IpAd
     Ok(out)
 }
 
-/// The interface and source address the kernel would use to reach `dst`
-/// (a UDP connect(): no packet is sent).
-pub fn route(
-    dst: IpAddr,
-    device: Option<&str>,
-    source: Option<IpAddr>,
-) -> Result<(Interface, IpAddr)> {
+/// Where packets to a destination go.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    /// The outgoing interface (`lo` for local destinations).
+    pub iface: Interface,
+    /// Our source address.
+    pub src: IpAddr,
+    /// The address whose link-layer address must be known (gateway or the destination);
+    /// `None` on `lo`.
+    pub next_hop: Option<IpAddr>,
+}
+
+/// The interface, source address and next hop the kernel would use to reach `dst`
+/// (rtnetlink `ip route get`, and a UDP connect() for the source: no packet is sent).
+pub fn route(dst: IpAddr, device: Option<&str>, source: Option<IpAddr>) -> Result<RouteInfo> {
     let all = capture::interfaces();
     let local_is = |ip: &IpAddr| all.iter().any(|i| i.ips.contains(ip));
     let probe = SocketAddr::new(dst, 9);
@@ -172,20 +182,39 @@ pub fn route(
         .local_addr()
         .map_err(|e| Error::io("read route source address", e))?
         .ip();
-    let iface = if let Some(dev) = device {
-        capture::interface_by_name(dev)?
-    } else if dst.is_loopback() || local_is(&dst) {
+    let kernel = netlink::route_get(dst).ok();
+    let lo = || {
         all.iter()
             .find(|i| i.loopback)
             .cloned()
-            .ok_or_else(|| Error::measure("no loopback interface in this namespace"))?
+            .ok_or_else(|| Error::measure("no loopback interface in this namespace"))
+    };
+    let iface = if let Some(dev) = device {
+        capture::interface_by_name(dev)?
+    } else if dst.is_loopback() || local_is(&dst) || kernel.as_ref().is_some_and(|r| r.local) {
+        lo()?
+    } else if let Some(i) = kernel
+        .as_ref()
+        .and_then(|r| r.oif)
+        .and_then(|oif| all.iter().find(|i| i.index == oif))
+    {
+        i.clone()
     } else {
         all.iter()
             .find(|i| i.ips.contains(&src))
             .cloned()
             .ok_or_else(|| Error::measure(format!("no interface holds source address {src}")))?
     };
-    Ok((iface, src))
+    let next_hop = if iface.loopback {
+        None
+    } else {
+        Some(kernel.map(|r| r.next_hop(dst)).unwrap_or(dst))
+    };
+    Ok(RouteInfo {
+        iface,
+        src,
+        next_hop,
+    })
 }
 
 /// How a connect() attempt ended.

@@ -128,7 +128,8 @@ fn handshake(a: &HandshakeArgs, global: &GlobalOpts, printer: &mut Printer<'_>) 
     let sp = spinner(&printer.style, &format!("resolving {}", target.host));
     let addrs = net::resolve(&target.host, family, timeout)?;
     let dst = SocketAddr::new(addrs[0], target.port);
-    let (iface, src) = net::route(dst.ip(), a.interface.as_deref(), a.source)?;
+    let route = net::route(dst.ip(), a.interface.as_deref(), a.source)?;
+    let (iface, src) = (route.iface.clone(), route.src);
     sp.finish_and_clear();
 
     let mut notes = Vec::new();
@@ -172,6 +173,9 @@ fn handshake(a: &HandshakeArgs, global: &GlobalOpts, printer: &mut Printer<'_>) 
         past: Vec::new(),
         late_duplicates: 0,
         unmatched: 0,
+        next_hop: route.next_hop.map(|h| (h, iface.index)),
+        holders: std::collections::VecDeque::new(),
+        notes: Vec::new(),
     };
     let timing_source = if prober.capture.is_some() {
         TimingSource::AfPacket
@@ -200,6 +204,7 @@ fn handshake(a: &HandshakeArgs, global: &GlobalOpts, printer: &mut Printer<'_>) 
             break;
         }
     }
+    notes.append(&mut prober.notes);
     if sys::interrupted() {
         notes.push(format!(
             "interrupted after {} of {} probes",

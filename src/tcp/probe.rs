@@ -48,7 +48,17 @@ pub struct Prober {
     pub late_duplicates: u32,
     /// Frames of the target that matched no probe.
     pub unmatched: u32,
+    /// Next hop and interface index (None on `lo`), to keep a cold neighbour cache out of
+    /// TCP_INFO timing.
+    pub next_hop: Option<(IpAddr, u32)>,
+    /// Ports reserved by earlier `--syn` probes, so no port is reused within a run.
+    pub holders: std::collections::VecDeque<Socket>,
+    /// Things the report should say.
+    pub notes: Vec<String>,
 }
+
+/// How many `--syn` source ports stay reserved (a ring: older ones are released).
+const HELD_PORTS: usize = 4096;
 
 impl Prober {
     fn collect(
@@ -171,7 +181,42 @@ impl Prober {
         p.icmp = o.icmp.as_ref().map(analysis::icmp_info);
     }
 
+    /// Without a capture, TCP_INFO's RTT would include an ARP / ND exchange: when the
+    /// neighbour cache has no usable entry, a warm-up SYN resolves it first (the socket is
+    /// closed as soon as the entry is usable).
+    fn warm_neighbour(&mut self, seq: u32) -> Result<()> {
+        let Some((hop, ifindex)) = self.next_hop else {
+            return Ok(());
+        };
+        let usable = || {
+            net::netlink::neighbour(hop, ifindex)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.usable())
+        };
+        if usable() {
+            return Ok(());
+        }
+        let source = self.bind_source.then_some(self.src);
+        let Ok(warm) = net::start_connect(self.dst, self.device.as_deref(), source) else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + self.timeout;
+        while Instant::now() < deadline && !usable() && !sys::interrupted() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        drop(warm);
+        self.notes.push(format!(
+            "probe {seq}: the neighbour cache had no entry for {hop}; a warm-up SYN resolved it first, \
+             so TCP_INFO's RTT does not include ARP/ND"
+        ));
+        Ok(())
+    }
+
     fn probe_connect(&mut self, seq: u32, frames: &mut Vec<Frame>) -> Result<Probe> {
+        if self.capture.is_none() {
+            self.warm_neighbour(seq)?;
+        }
         let source = self.bind_source.then_some(self.src);
         let conn = match net::start_connect(self.dst, self.device.as_deref(), source) {
             Ok(c) => c,
@@ -393,7 +438,10 @@ impl Prober {
         if p.syn.is_none() {
             p.error = Some("our SYN was not seen on the capture interface".into());
         }
-        drop(holder);
+        self.holders.push_back(holder);
+        if self.holders.len() > HELD_PORTS {
+            self.holders.pop_front();
+        }
         self.sort_strays(&flow, frames);
         self.past.push(flow);
         Ok(p)

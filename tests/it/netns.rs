@@ -162,3 +162,52 @@ fn interface_and_source_options() {
     );
     assert_eq!((c, r.probes[0].outcome.as_str()), (0, "open"));
 }
+
+#[test]
+fn unprivileged_cold_neighbour_cache_is_warmed_first() {
+    if skip_unless_root("unprivileged_cold_neighbour_cache_is_warmed_first") {
+        return;
+    }
+    let lab = Lab::netns("e");
+    let ns = format!("{}-c", lab.prefix.as_deref().unwrap());
+    let t = format!("198.18.0.2:{}", lab.port("open"));
+    let o = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .args([
+            BIN,
+            "--json",
+            "tcp",
+            "handshake",
+            "-c",
+            "2",
+            "-i",
+            "20ms",
+            &t,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r: HandshakeReport = parse(&stdout(&o));
+    assert_eq!(r.timing_source, "tcp_info");
+    let warm: Vec<&String> = r
+        .notes
+        .iter()
+        .filter(|n| n.contains("warm-up SYN"))
+        .collect();
+    assert_eq!(
+        warm.len(),
+        1,
+        "only the first probe found the cache cold: {:?}",
+        r.notes
+    );
+    assert!(warm[0].starts_with("probe 1:"));
+}

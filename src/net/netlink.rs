@@ -1,0 +1,226 @@
+//! rtnetlink queries that need no privilege: the kernel's route for a destination
+//! (`ip route get`) and the neighbour (ARP / ND) table (`ip neigh`).
+
+use std::io;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+/// The kernel answers within microseconds; this only guards against a wedged socket.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+fn request(msg: RouteNetlinkMessage, dump: bool) -> io::Result<Vec<RouteNetlinkMessage>> {
+    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
+    let mut req = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
+    req.finalize();
+    let mut buf = vec![0u8; req.header.length as usize];
+    req.serialize(&mut buf[..]);
+    socket.send(&buf[..], 0)?;
+    let deadline = Instant::now() + TIMEOUT;
+    let mut out = Vec::new();
+    let mut rbuf = vec![0u8; 1 << 16];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&socket),
+            PollFlags::POLLIN,
+        )];
+        if ms == 0 || poll(&mut fds, PollTimeout::from(ms)).map_err(io::Error::from)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "netlink: no answer from the kernel",
+            ));
+        }
+        let n = socket.recv(&mut &mut rbuf[..], 0)?;
+        let mut off = 0;
+        while off < n {
+            let msg: NetlinkMessage<RouteNetlinkMessage> =
+                NetlinkMessage::deserialize(&rbuf[off..n]).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}"))
+                })?;
+            let len = msg.header.length as usize;
+            match msg.payload {
+                NetlinkPayload::Done(_) => return Ok(out),
+                NetlinkPayload::Error(e) => {
+                    return Err(e
+                        .code
+                        .map(|c| io::Error::from_raw_os_error(-c.get()))
+                        .unwrap_or_else(|| io::Error::other("netlink error")));
+                }
+                NetlinkPayload::InnerMessage(m) => {
+                    out.push(m);
+                    if !dump {
+                        return Ok(out);
+                    }
+                }
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            off += len;
+        }
+    }
+}
+
+/// What `ip route get DST` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Outgoing interface index.
+    pub oif: Option<u32>,
+    /// Next-hop gateway, when the destination is not on-link.
+    pub gateway: Option<IpAddr>,
+    /// Preferred source address.
+    pub prefsrc: Option<IpAddr>,
+    /// True for a local destination (delivered through `lo`).
+    pub local: bool,
+}
+
+impl Route {
+    /// The address whose link-layer address the kernel must know to send to `dst`.
+    pub fn next_hop(&self, dst: IpAddr) -> IpAddr {
+        self.gateway.unwrap_or(dst)
+    }
+}
+
+fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
+        RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
+        _ => None,
+    }
+}
+
+/// Ask the kernel for its route to `dst`.
+pub fn route_get(dst: IpAddr) -> io::Result<Route> {
+    let mut m = RouteMessage::default();
+    m.header.address_family = if dst.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    m.header.destination_prefix_length = if dst.is_ipv4() { 32 } else { 128 };
+    m.attributes.push(RouteAttribute::Destination(dst.into()));
+    let answers = request(RouteNetlinkMessage::GetRoute(m), false)?;
+    let Some(RouteNetlinkMessage::NewRoute(r)) = answers.into_iter().next() else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no route to {dst}"),
+        ));
+    };
+    let mut route = Route {
+        oif: None,
+        gateway: None,
+        prefsrc: None,
+        local: r.header.kind == RouteType::Local,
+    };
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Oif(i) => route.oif = Some(*i),
+            RouteAttribute::Gateway(g) => route.gateway = ip_of(g),
+            RouteAttribute::PrefSource(s) => route.prefsrc = ip_of(s),
+            _ => {}
+        }
+    }
+    Ok(route)
+}
+
+/// One neighbour-table entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    /// Protocol address.
+    pub ip: IpAddr,
+    /// Link-layer address, when known.
+    pub mac: Option<Vec<u8>>,
+    /// State as `ip neigh` prints it: REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE,
+    /// NOARP, PERMANENT, NONE.
+    pub state: &'static str,
+    /// Interface index.
+    pub ifindex: u32,
+    /// The neighbour is a router (IPv6).
+    pub router: bool,
+}
+
+impl Neighbour {
+    /// True when the kernel can send to it without resolving first.
+    pub fn usable(&self) -> bool {
+        matches!(
+            self.state,
+            "REACHABLE" | "STALE" | "DELAY" | "PROBE" | "PERMANENT" | "NOARP"
+        )
+    }
+}
+
+fn state_name(s: NeighbourState) -> &'static str {
+    match s {
+        NeighbourState::Incomplete => "INCOMPLETE",
+        NeighbourState::Reachable => "REACHABLE",
+        NeighbourState::Stale => "STALE",
+        NeighbourState::Delay => "DELAY",
+        NeighbourState::Probe => "PROBE",
+        NeighbourState::Failed => "FAILED",
+        NeighbourState::Noarp => "NOARP",
+        NeighbourState::Permanent => "PERMANENT",
+        _ => "NONE",
+    }
+}
+
+/// The whole neighbour table (IPv4 and IPv6).
+pub fn neighbours() -> io::Result<Vec<Neighbour>> {
+    let answers = request(
+        RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()),
+        true,
+    )?;
+    let mut out = Vec::new();
+    for m in answers {
+        let RouteNetlinkMessage::NewNeighbour(n) = m else {
+            continue;
+        };
+        let mut ip = None;
+        let mut mac = None;
+        for a in &n.attributes {
+            match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(v)) => {
+                    ip = Some(IpAddr::V4(*v))
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(v)) => {
+                    ip = Some(IpAddr::V6(*v))
+                }
+                NeighbourAttribute::LinkLayerAddress(b) => mac = Some(b.clone()),
+                _ => {}
+            }
+        }
+        if let Some(ip) = ip {
+            out.push(Neighbour {
+                ip,
+                mac,
+                state: state_name(n.header.state),
+                ifindex: n.header.ifindex,
+                router: n.header.flags.contains(NeighbourFlags::Router),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The neighbour entry for `ip` on interface `ifindex`, if any.
+pub fn neighbour(ip: IpAddr, ifindex: u32) -> io::Result<Option<Neighbour>> {
+    Ok(neighbours()?
+        .into_iter()
+        .find(|n| n.ip == ip && n.ifindex == ifindex))
+}
