@@ -16,6 +16,9 @@ _netlab() {
             ",$1")
                 cmd="netlab"
                 ;;
+            netlab,dns)
+                cmd="netlab__subcmd__dns"
+                ;;
             netlab,generate)
                 cmd="netlab__subcmd__generate"
                 ;;
@@ -28,6 +31,21 @@ _netlab() {
             netlab,tcp)
                 cmd="netlab__subcmd__tcp"
                 ;;
+            netlab__subcmd__dns,help)
+                cmd="netlab__subcmd__dns__subcmd__help"
+                ;;
+            netlab__subcmd__dns,trace)
+                cmd="netlab__subcmd__dns__subcmd__trace"
+                ;;
+            netlab__subcmd__dns__subcmd__help,help)
+                cmd="netlab__subcmd__dns__subcmd__help__subcmd__help"
+                ;;
+            netlab__subcmd__dns__subcmd__help,trace)
+                cmd="netlab__subcmd__dns__subcmd__help__subcmd__trace"
+                ;;
+            netlab__subcmd__help,dns)
+                cmd="netlab__subcmd__help__subcmd__dns"
+                ;;
             netlab__subcmd__help,generate)
                 cmd="netlab__subcmd__help__subcmd__generate"
                 ;;
@@ -39,6 +57,9 @@ _netlab() {
                 ;;
             netlab__subcmd__help,tcp)
                 cmd="netlab__subcmd__help__subcmd__tcp"
+                ;;
+            netlab__subcmd__help__subcmd__dns,trace)
+                cmd="netlab__subcmd__help__subcmd__dns__subcmd__trace"
                 ;;
             netlab__subcmd__help__subcmd__tcp,handshake)
                 cmd="netlab__subcmd__help__subcmd__tcp__subcmd__handshake"
@@ -62,12 +83,130 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-q -v -h -V --json --jsonl --color --timeout --quiet --verbose --help --version tcp lab generate help"
+            opts="-q -v -h -V --json --jsonl --color --timeout --quiet --verbose --help --version tcp dns lab generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__dns)
+            opts="-q -v -h --json --jsonl --color --timeout --quiet --verbose --help trace help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__dns__subcmd__help)
+            opts="trace help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__dns__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__dns__subcmd__help__subcmd__trace)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__dns__subcmd__trace)
+            opts="-4 -6 -q -v -h --root --root-hints --port --tcp --dnssec --nsid --max-depth --max-cname --max-queries --parallel --deadline --json --jsonl --color --timeout --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root-hints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-depth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-cname)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-queries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deadline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -110,8 +249,36 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="tcp lab generate help"
+            opts="tcp dns lab generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__dns)
+            opts="trace"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__dns__subcmd__trace)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -194,7 +361,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__lab)
-            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --json --jsonl --color --timeout --quiet --verbose --help"
+            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --json --jsonl --color --timeout --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,6 +388,10 @@ _netlab() {
                     return 0
                     ;;
                 --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dns-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,6 +35,7 @@ complete -c netlab -n "__fish_netlab_needs_command" -s v -l verbose -d 'More det
 complete -c netlab -n "__fish_netlab_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_needs_command" -s V -l version -d 'Print version'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "tcp" -d 'TCP: handshake timing and teardown'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -70,17 +71,54 @@ complete -c netlab -n "__fish_netlab_using_subcommand tcp; and __fish_seen_subco
 complete -c netlab -n "__fish_netlab_using_subcommand tcp; and __fish_seen_subcommand_from handshake" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand tcp; and __fish_seen_subcommand_from help" -f -a "handshake" -d 'Time the three-way handshake from kernel packet timestamps, like ping for a TCP port'
 complete -c netlab -n "__fish_netlab_using_subcommand tcp; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l root -d 'Start from these root server addresses instead of the IANA root hints' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l root-hints -d 'Start from the root servers in FILE (named.root format)' -r -F
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l port -d 'Port every server is asked on' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l max-depth -d 'Most levels one walk may take' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l max-cname -d 'Most alias (CNAME / DNAME) steps' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l max-queries -d 'Most queries in total' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l parallel -d 'Queries in flight at once' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l deadline -d 'The whole trace ends after this long (the per-query timeout is --timeout)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -s 4 -d 'Only IPv4 server addresses'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -s 6 -d 'Only IPv6 server addresses'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l tcp -d 'Ask over TCP only'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l dnssec -d 'Set the DO bit (ask for DNSSEC records)'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l nsid -d 'Ask every server for its NSID'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l prefix -d 'Namespace name prefix (PREFIX-c, PREFIX-m, PREFIX-s)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l port-base -d 'First port: open, closed, slow, closes-first, filtered, unreachable follow in order. 0 lets the kernel pick (loopback mode only)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l bind -d 'Loopback address to serve on (loopback mode)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l delay -d 'One-way delay the bridge adds in each direction (netns mode)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l slow -d 'How long the slow server waits before its greeting' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l duration -d 'Stop by itself after this long (default: run until Ctrl-C)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns-port -d 'Port of every DNS server, UDP and TCP (referrals carry no port, so all share one). Below 1024 needs root or CAP_NET_BIND_SERVICE' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l netns -d 'Build client / middle / server network namespaces (198.18.0.0/24, 2001:2::/64) with a delay bridge in the middle, and serve from the server namespace (needs root)'
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns -d 'Also serve a DNS hierarchy from zone files built into netlab: root 127.0.0.2, test. 127.0.0.3-4, example.test. 127.0.0.5-7 (one lame, one stale), big.test. 127.0.0.8 (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10. Always on this host\'s loopback, in netns mode too'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l json -d 'Print one JSON document (the whole report) on stdout'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -s q -l quiet -d 'Only the summary'
@@ -96,8 +134,10 @@ complete -c netlab -n "__fish_netlab_using_subcommand generate" -l jsonl -d 'Pri
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s q -l quiet -d 'Only the summary'
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s v -l verbose -d 'More detail (repeat for more)'
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp lab generate help" -f -a "tcp" -d 'TCP: handshake timing and teardown'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp lab generate help" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp lab generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "tcp" -d 'TCP: handshake timing and teardown'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from tcp" -f -a "handshake" -d 'Time the three-way handshake from kernel packet timestamps, like ping for a TCP port'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'

@@ -69,6 +69,8 @@ pub struct GlobalOpts {
 pub enum Command {
     /// TCP: handshake timing and teardown.
     Tcp(crate::tcp::TcpArgs),
+    /// DNS: resolution from the root, every server, every hop.
+    Dns(crate::dns::DnsArgs),
     /// Serve a local mini-internet (loopback or namespaces) for demos and tests.
     Lab(crate::lab::LabArgs),
     /// Write man pages and shell completions (for packagers and `make docs`).

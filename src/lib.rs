@@ -21,6 +21,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod dns;
 pub mod error;
 pub mod generate;
 pub mod lab;
@@ -65,6 +66,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<i32> {
     let mut printer = Printer::new(out, style(&cli.global));
     match &cli.command {
         Command::Tcp(a) => tcp::run(a, &cli.global, &mut printer),
+        Command::Dns(a) => dns::run(a, &cli.global, &mut printer),
         Command::Lab(a) => lab::run(a, &cli.global, &mut printer),
         Command::Generate(a) => generate::run(a),
     }

@@ -26,13 +26,17 @@ start_lab() { # args... ; waits for the ready line
 stop_lab() { kill -TERM "$lab_pid"; wait "$lab_pid" 2>/dev/null; lab_pid=""; tail -n1 "$out/lab.jsonl"; echo; }
 run() { echo; echo "\$ $*"; "$@"; echo "(exit $?)"; }
 
-echo "== netlab demo: loopback lab =="
-start_lab --port-base 18080
+echo "== netlab demo: loopback lab (TCP scenarios and a DNS hierarchy on 127.0.0.2-10, port 5353) =="
+start_lab --port-base 18080 --dns --dns-port 5353
 run "$BIN" tcp handshake -c 3 -i 200ms 127.0.0.1:18080
 run "$BIN" tcp handshake -c 2 -i 200ms 127.0.0.1:18081
 run "$BIN" tcp handshake -c 1 --close --hold 100ms 127.0.0.1:18083
 echo; echo "\$ $BIN --json tcp handshake -c 3 -i 100ms 127.0.0.1:18080 | jq .summary.rtt_us"
 "$BIN" --json tcp handshake -c 3 -i 100ms 127.0.0.1:18080 | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["summary"]["rtt_us"], indent=2))'
+run "$BIN" dns trace --root 127.0.0.2 --port 5353 www.example.test A
+run "$BIN" -q dns trace --root 127.0.0.2 --port 5353 api.example.test A
+run "$BIN" -q dns trace --root 127.0.0.2 --port 5353 txt.big.test TXT
+run "$BIN" -q dns trace --root 127.0.0.2 --port 5353 nope.example.test
 stop_lab
 
 if [ "$(id -u)" != 0 ]; then

@@ -1,15 +1,17 @@
 //! `netlab lab`: a mini-internet on this machine for demos and tests. Serves, in the
 //! foreground until Ctrl-C (or `--duration`), the scenarios other commands are tried on, and
 //! prints what it serves and where. Binds only loopback, or addresses inside namespaces it
-//! creates (and removes on exit).
+//! creates (and removes on exit). With `--dns`, also a DNS hierarchy on 127.0.0.2-127.0.0.10
+//! ([`dns`]).
 
+pub mod dns;
 pub mod netns;
 pub mod servers;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -48,6 +50,16 @@ pub struct LabArgs {
     /// Stop by itself after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Also serve a DNS hierarchy from zone files built into netlab: root 127.0.0.2, test.
+    /// 127.0.0.3-4, example.test. 127.0.0.5-7 (one lame, one stale), big.test. 127.0.0.8
+    /// (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10. Always on
+    /// this host's loopback, in netns mode too.
+    #[arg(long)]
+    pub dns: bool,
+    /// Port of every DNS server, UDP and TCP (referrals carry no port, so all share one).
+    /// Below 1024 needs root or CAP_NET_BIND_SERVICE.
+    #[arg(long, default_value_t = 53, value_name = "PORT", requires = "dns")]
+    pub dns_port: u16,
 }
 
 /// One thing the lab serves.
@@ -80,6 +92,8 @@ pub struct LabReady {
     pub scenarios: Vec<Scenario>,
     /// Commands to try.
     pub try_commands: Vec<String>,
+    /// The DNS hierarchy (`--dns`), or null.
+    pub dns: Option<dns::DnsLab>,
 }
 
 /// The lab's namespaces.
@@ -114,6 +128,8 @@ pub struct LabReport {
     pub ran_s: f64,
     /// Namespaces removed (netns mode).
     pub cleaned_up: bool,
+    /// DNS queries answered, all servers together (`--dns`), or null.
+    pub dns_queries: Option<u64>,
 }
 
 /// Connections one scenario accepted.
@@ -156,6 +172,33 @@ impl Event for LabReady {
             ]);
         }
         writeln!(out, "{t}")?;
+        if let Some(d) = &self.dns {
+            writeln!(
+                out,
+                "DNS on port {} (UDP and TCP), root hint {}:",
+                d.port,
+                d.root_hints.join(", ")
+            )?;
+            let mut t = output::table(&["server", "address", "zones", "behaviour"]);
+            for s in &d.servers {
+                let behaviour = dns::SERVERS
+                    .iter()
+                    .find(|x| x.name == s.name)
+                    .map(|x| x.behaviour.describe())
+                    .unwrap_or(s.behaviour);
+                t.add_row(vec![
+                    s.name.to_string(),
+                    s.address.clone(),
+                    if s.zones.is_empty() {
+                        "-".into()
+                    } else {
+                        s.zones.join(" ")
+                    },
+                    behaviour.to_string(),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
         writeln!(out, "try:")?;
         for c in &self.try_commands {
             writeln!(out, "  {c}")?;
@@ -181,9 +224,12 @@ impl Report for LabReport {
             .collect();
         writeln!(
             out,
-            "lab stopped after {:.1}s; connections accepted: {}{}{}",
+            "lab stopped after {:.1}s; connections accepted: {}{}{}{}",
             self.ran_s,
             acc.join(", "),
+            self.dns_queries
+                .map(|q| format!("; DNS queries answered {q}"))
+                .unwrap_or_default(),
             self.forwarded_frames
                 .map(|f| format!("; bridge forwarded {f} frames"))
                 .unwrap_or_default(),
@@ -274,8 +320,14 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         ));
     }
     let port = |i: u16| if base == 0 { 0 } else { base + i };
+    if a.dns && a.dns_port == 0 {
+        return Err(Error::usage(
+            "--dns-port 0: every DNS server needs the same known port (referrals carry none); try --dns-port 5353",
+        ));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let counters: [Arc<Counters>; 3] = Default::default();
+    let dns_queries = Arc::new(AtomicU64::new(0));
     sys::catch_interrupts();
     let mut topology = None;
     let base_ports = [port(0), port(1), port(2), port(3)];
@@ -416,6 +468,17 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
             hp(&addresses[1], ports[0])
         ));
     }
+    let dns = if a.dns {
+        // In this process's own namespace (the host's loopback), in netns mode too. On an
+        // error the scenario servers stop, and dropping the topology removes the namespaces.
+        dns::start(a.dns_port, stop.clone(), dns_queries.clone())
+            .inspect_err(|_| stop.store(true, Ordering::SeqCst))?;
+        let d = dns::describe(a.dns_port);
+        try_commands.extend(d.try_commands.iter().cloned());
+        Some(d)
+    } else {
+        None
+    };
     printer.event(&LabReady {
         schema_version: SCHEMA_VERSION,
         mode,
@@ -423,6 +486,7 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         delay_ms: a.netns.then_some(a.delay.as_secs_f64() * 1000.0),
         scenarios,
         try_commands,
+        dns,
     })?;
     let deadline = a.duration.map(|d| started + d);
     while !sys::interrupted() && deadline.is_none_or(|d| Instant::now() < d) {
@@ -449,6 +513,7 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         forwarded_frames,
         ran_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         cleaned_up,
+        dns_queries: a.dns.then(|| dns_queries.load(Ordering::SeqCst)),
     };
     printer.report(&report)?;
     Ok(report.exit_code())

@@ -172,6 +172,25 @@ pub struct LabReady {
     pub delay_ms: Option<f64>,
     pub scenarios: Vec<Scenario>,
     pub try_commands: Vec<String>,
+    pub dns: Option<DnsLab>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsLab {
+    pub port: u16,
+    pub root_hints: Vec<String>,
+    pub servers: Vec<DnsServer>,
+    pub try_commands: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsServer {
+    pub name: String,
+    pub address: String,
+    pub zones: Vec<String>,
+    pub behaviour: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +223,7 @@ pub struct LabReport {
     pub forwarded_frames: Option<u64>,
     pub ran_s: f64,
     pub cleaned_up: bool,
+    pub dns_queries: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,7 +302,9 @@ fn lab_jsonl_matches_contract() {
     let r: LabReady = parse_line(lines[0], "ready");
     assert_eq!(r.mode, "loopback");
     assert_eq!(r.scenarios.len(), 4);
+    assert!(r.dns.is_none(), "no DNS without --dns");
     let s: LabReport = parse_line(lines[1], "summary");
     assert!(s.cleaned_up);
+    assert_eq!(s.dns_queries, None);
     assert_eq!(c.status.code(), Some(0));
 }

@@ -3,6 +3,7 @@
 
 mod bpf;
 mod contract;
+mod dns;
 mod docs;
 mod lab;
 mod netns;

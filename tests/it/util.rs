@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_netlab");
@@ -56,12 +57,32 @@ pub struct Lab {
     pub child: Child,
     pub ready: serde_json::Value,
     pub prefix: Option<String>,
+    /// Lines printed after the `ready` event (the summary, once the lab stopped).
+    pub later: Arc<Mutex<Vec<String>>>,
 }
 
 impl Lab {
     pub fn loopback() -> Lab {
         Lab::start(
             &["lab", "--jsonl", "--port-base", "0", "--duration", "300s"],
+            None,
+        )
+    }
+
+    /// A loopback lab that also serves the DNS hierarchy on `dns_port`.
+    pub fn dns(dns_port: u16) -> Lab {
+        Lab::start(
+            &[
+                "lab",
+                "--jsonl",
+                "--port-base",
+                "0",
+                "--dns",
+                "--dns-port",
+                &dns_port.to_string(),
+                "--duration",
+                "60s",
+            ],
             None,
         )
     }
@@ -84,7 +105,7 @@ impl Lab {
         )
     }
 
-    fn start(args: &[&str], prefix: Option<String>) -> Lab {
+    pub fn start(args: &[&str], prefix: Option<String>) -> Lab {
         let mut child = Command::new(BIN)
             .args(args)
             .stdout(Stdio::piped())
@@ -93,14 +114,20 @@ impl Lab {
             .expect("spawn lab");
         let out = child.stdout.take().expect("lab stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let later = Arc::new(Mutex::new(Vec::new()));
+        let keep = later.clone();
         std::thread::spawn(move || {
             let mut r = BufReader::new(out);
             let mut line = String::new();
             let _ = r.read_line(&mut line);
             let _ = tx.send(line);
-            // Keep draining so the lab never blocks on a full pipe.
+            // Keep draining so the lab never blocks on a full pipe (the lab prints only its
+            // summary after the ready event, so what is kept stays small).
             let mut rest = String::new();
             while r.read_line(&mut rest).unwrap_or(0) > 0 {
+                if let Ok(mut v) = keep.lock() {
+                    v.push(std::mem::take(&mut rest));
+                }
                 rest.clear();
             }
         });
@@ -123,6 +150,7 @@ impl Lab {
             child,
             ready,
             prefix,
+            later,
         }
     }
 
