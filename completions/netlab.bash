@@ -34,11 +34,17 @@ _netlab() {
             netlab__subcmd__dns,help)
                 cmd="netlab__subcmd__dns__subcmd__help"
                 ;;
+            netlab__subcmd__dns,lookup)
+                cmd="netlab__subcmd__dns__subcmd__lookup"
+                ;;
             netlab__subcmd__dns,trace)
                 cmd="netlab__subcmd__dns__subcmd__trace"
                 ;;
             netlab__subcmd__dns__subcmd__help,help)
                 cmd="netlab__subcmd__dns__subcmd__help__subcmd__help"
+                ;;
+            netlab__subcmd__dns__subcmd__help,lookup)
+                cmd="netlab__subcmd__dns__subcmd__help__subcmd__lookup"
                 ;;
             netlab__subcmd__dns__subcmd__help,trace)
                 cmd="netlab__subcmd__dns__subcmd__help__subcmd__trace"
@@ -57,6 +63,9 @@ _netlab() {
                 ;;
             netlab__subcmd__help,tcp)
                 cmd="netlab__subcmd__help__subcmd__tcp"
+                ;;
+            netlab__subcmd__help__subcmd__dns,lookup)
+                cmd="netlab__subcmd__help__subcmd__dns__subcmd__lookup"
                 ;;
             netlab__subcmd__help__subcmd__dns,trace)
                 cmd="netlab__subcmd__help__subcmd__dns__subcmd__trace"
@@ -105,7 +114,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__dns)
-            opts="-q -v -h --json --jsonl --color --timeout --quiet --verbose --help trace help"
+            opts="-q -v -h --json --jsonl --color --timeout --quiet --verbose --help trace lookup help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +136,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__dns__subcmd__help)
-            opts="trace help"
+            opts="trace lookup help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -154,6 +163,20 @@ _netlab() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        netlab__subcmd__dns__subcmd__help__subcmd__lookup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         netlab__subcmd__dns__subcmd__help__subcmd__trace)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -161,6 +184,44 @@ _netlab() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__dns__subcmd__lookup)
+            opts="-q -v -h --compare --root --port --resolv-conf --hosts --json --jsonl --color --timeout --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resolv-conf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hosts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -263,8 +324,22 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help__subcmd__dns)
-            opts="trace"
+            opts="trace lookup"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__dns__subcmd__lookup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -361,7 +436,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__lab)
-            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --json --jsonl --color --timeout --quiet --verbose --help"
+            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --resolver --json --jsonl --color --timeout --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,6 +467,10 @@ _netlab() {
                     return 0
                     ;;
                 --dns-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resolver)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -71,17 +71,18 @@ complete -c netlab -n "__fish_netlab_using_subcommand tcp; and __fish_seen_subco
 complete -c netlab -n "__fish_netlab_using_subcommand tcp; and __fish_seen_subcommand_from handshake" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand tcp; and __fish_seen_subcommand_from help" -f -a "handshake" -d 'Time the three-way handshake from kernel packet timestamps, like ping for a TCP port'
 complete -c netlab -n "__fish_netlab_using_subcommand tcp; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -l json -d 'Print one JSON document (the whole report) on stdout'
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -s q -l quiet -d 'Only the summary'
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -s v -l verbose -d 'More detail (repeat for more)'
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
-complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -f -a "lookup" -d 'What an application gets for NAME, and why: the hosts file, resolv.conf (servers, search list, ndots, options), the configured resolver\'s answer with TTLs and time, and with --compare the authoritative answer from a trace, flagging stale or different data'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and not __fish_seen_subcommand_from trace lookup help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l root -d 'Start from these root server addresses instead of the IANA root hints' -r
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l root-hints -d 'Start from the root servers in FILE (named.root format)' -r -F
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -l port -d 'Port every server is asked on' -r
@@ -104,7 +105,22 @@ complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subco
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -s q -l quiet -d 'Only the summary'
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -s v -l verbose -d 'More detail (repeat for more)'
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from trace" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l root -d 'With --compare: root server addresses (default: the IANA root hints)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l port -d 'With --compare: the port every authoritative server is asked on' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l resolv-conf -d 'The stub resolver configuration to read' -r -F
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l hosts -d 'The hosts file to read' -r -F
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l compare -d 'Also trace the name from the root and compare the authoritative answer with the resolver\'s'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from lookup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
+complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "lookup" -d 'What an application gets for NAME, and why: the hosts file, resolv.conf (servers, search list, ndots, options), the configured resolver\'s answer with TTLs and time, and with --compare the authoritative answer from a trace, flagging stale or different data'
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l prefix -d 'Namespace name prefix (PREFIX-c, PREFIX-m, PREFIX-s)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l port-base -d 'First port: open, closed, slow, closes-first, filtered, unreachable follow in order. 0 lets the kernel pick (loopback mode only)' -r
@@ -113,12 +129,13 @@ complete -c netlab -n "__fish_netlab_using_subcommand lab" -l delay -d 'One-way 
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l slow -d 'How long the slow server waits before its greeting' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l duration -d 'Stop by itself after this long (default: run until Ctrl-C)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns-port -d 'Port of every DNS server, UDP and TCP (referrals carry no port, so all share one). Below 1024 needs root or CAP_NET_BIND_SERVICE' -r
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l resolver -d 'Also serve a recursive resolver on ADDR, port 53 (what a stub resolver in a test namespace points resolv.conf at). It resolves from the lab root and caches; its cache starts with one stale entry (api.example.test. A 192.0.2.99) for `dns lookup --compare`' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l netns -d 'Build client / middle / server network namespaces (198.18.0.0/24, 2001:2::/64) with a delay bridge in the middle, and serve from the server namespace (needs root)'
-complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns -d 'Also serve a DNS hierarchy from zone files built into netlab: root 127.0.0.2, test. 127.0.0.3-4, example.test. 127.0.0.5-7 (one lame, one stale), big.test. 127.0.0.8 (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10. Always on this host\'s loopback, in netns mode too'
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns -d 'Also serve a DNS hierarchy from zone files built into netlab: root 127.0.0.2, test. 127.0.0.3-4, example.test. 127.0.0.5-7 (one lame, one stale), big.test. 127.0.0.8 (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10, signed.test. and broken.test. 127.0.0.11 (DNSSEC-signed at start; the DS test. holds for broken.test. matches no key). Always on this host\'s loopback, in netns mode too'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l json -d 'Print one JSON document (the whole report) on stdout'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -s q -l quiet -d 'Only the summary'
@@ -141,3 +158,4 @@ complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_
 complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from tcp" -f -a "handshake" -d 'Time the three-way handshake from kernel packet timestamps, like ping for a TCP port'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "lookup" -d 'What an application gets for NAME, and why: the hosts file, resolv.conf (servers, search list, ndots, options), the configured resolver\'s answer with TTLs and time, and with --compare the authoritative answer from a trace, flagging stale or different data'

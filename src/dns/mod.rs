@@ -4,6 +4,7 @@ pub mod classify;
 pub mod dnssec;
 pub mod exchange;
 pub mod hints;
+pub mod lookup;
 pub mod names;
 pub mod report;
 pub mod walk;
@@ -38,6 +39,10 @@ pub enum DnsCommand {
     /// glueless NS names itself, follows CNAME/DNAME into other zones, and retries truncated
     /// answers over TCP. The system resolver is never used.
     Trace(TraceArgs),
+    /// What an application gets for NAME, and why: the hosts file, resolv.conf (servers,
+    /// search list, ndots, options), the configured resolver's answer with TTLs and time, and
+    /// with --compare the authoritative answer from a trace, flagging stale or different data.
+    Lookup(lookup::LookupArgs),
 }
 
 /// Arguments of `netlab dns trace`.
@@ -96,6 +101,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn run(args: &DnsArgs, global: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i32> {
     match &args.command {
         DnsCommand::Trace(t) => trace(t, global, printer),
+        DnsCommand::Lookup(l) => lookup::run(l, global, printer),
     }
 }
 

@@ -24,6 +24,19 @@ pub enum Status {
     Bogus,
 }
 
+impl Status {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Resolved => "resolved",
+            Status::Nxdomain => "nxdomain",
+            Status::Nodata => "nodata",
+            Status::Failed => "failed",
+            Status::Bogus => "bogus",
+        }
+    }
+}
+
 /// What was asked.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryInfo {

@@ -1,20 +1,25 @@
-//! The DNS hierarchy of `netlab lab --dns`: authoritative servers on 127.0.0.2-127.0.0.10, one
+//! The DNS hierarchy of `netlab lab --dns`: authoritative servers on 127.0.0.2-127.0.0.11, one
 //! port for all (referrals carry no port), serving zone files built into the binary
 //! (`src/lab/zones/`). A root, a TLD with two servers, a lame server, a stale secondary, a
-//! server that truncates over UDP, and a glueless delegation: the cases `dns trace` explains.
+//! server that truncates over UDP, a glueless delegation, and two DNSSEC-signed zones (one
+//! whose DS at the parent matches its KSK, one whose DS matches nothing): the cases `dns
+//! trace` explains.
 //!
-//! Seams: [`Zone`] (parsed zone data) and [`Server::respond`] (query → response, pure, with
-//! truncation) are unit-tested with hickory [`Message`]s; [`start`] is the socket loop: one UDP
-//! and one TCP thread per server, at most [`MAX_TCP_CONNECTIONS`] connections each, every read
-//! with a timeout, all stopped by the lab's stop flag.
+//! Seams: [`Zone`] (parsed zone data, [`Zone::sign`]) and [`Server::respond`] (query →
+//! response, pure, with truncation; RRSIGs, DS in referrals and NSEC proofs when the query has
+//! DO) are unit-tested with hickory [`Message`]s; [`zones`] builds the hierarchy's data (keys
+//! made and zones signed at each start, DS computed into the parent); [`start`] is the socket
+//! loop: one UDP and one TCP thread per server, at most [`MAX_TCP_CONNECTIONS`] connections
+//! each, every read with a timeout, all stopped by the lab's stop flag.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption, NSIDPayload};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
@@ -23,6 +28,7 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{Error, Result};
+use crate::lab::signing::{self, Keys, Window};
 
 /// At most this many TCP connections are served at once per server; more are closed at once.
 pub const MAX_TCP_CONNECTIONS: usize = 64;
@@ -58,6 +64,33 @@ const ZONE_FILES: &[(&str, &str, &str)] = &[
         "cdnhost.test.",
         include_str!("zones/cdnhost.test.zone"),
     ),
+    (
+        "signed.test",
+        "signed.test.",
+        include_str!("zones/signed.test.zone"),
+    ),
+    (
+        "broken.test",
+        "broken.test.",
+        include_str!("zones/broken.test.zone"),
+    ),
+];
+
+/// What the parent publishes for a signed zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentDs {
+    /// The DS of the zone's KSK (SHA-256): the delegation is secure.
+    Matching,
+    /// That DS with a flipped digest byte: it matches no DNSKEY, the delegation is bogus.
+    Broken,
+}
+
+/// Zones signed at each start (keys made then), and the DS their parent publishes. Their
+/// parent (`test.`) is not signed; a signed parent would have to be signed after its
+/// children's DS are added.
+pub const SIGNED_ZONES: &[(&str, ParentDs)] = &[
+    ("signed.test", ParentDs::Matching),
+    ("broken.test", ParentDs::Broken),
 ];
 
 /// How a server of the hierarchy misbehaves, if it does.
@@ -71,6 +104,8 @@ pub enum Behaviour {
     Stale,
     /// Answers over UDP at most 512 bytes whatever the client's EDNS size says.
     Udp512,
+    /// Serves DNSSEC-signed zones: RRSIGs (and NSEC proofs) when the query has DO.
+    Signed,
 }
 
 impl Behaviour {
@@ -81,6 +116,7 @@ impl Behaviour {
             Behaviour::Lame => "lame",
             Behaviour::Stale => "stale",
             Behaviour::Udp512 => "udp_512",
+            Behaviour::Signed => "signed",
         }
     }
 
@@ -91,6 +127,9 @@ impl Behaviour {
             Behaviour::Lame => "lame: REFUSED to everything",
             Behaviour::Stale => "stale secondary: serial 1, api.example.test A 192.0.2.99",
             Behaviour::Udp512 => "at most 512 bytes over UDP: large answers need TCP",
+            Behaviour::Signed => {
+                "DNSSEC-signed at start (KSK + ZSK, ECDSA P-256, NSEC); test.'s DS matches signed.test., not broken.test."
+            }
         }
     }
 }
@@ -164,6 +203,12 @@ pub const SERVERS: &[ServerSpec] = &[
         zones: &["cdnhost.test"],
         behaviour: Behaviour::Normal,
     },
+    ServerSpec {
+        name: "ns.signed.test.",
+        address: Ipv4Addr::new(127, 0, 0, 11),
+        zones: &["signed.test", "broken.test"],
+        behaviour: Behaviour::Signed,
+    },
 ];
 
 /// The `dns` object of the lab's `ready` event.
@@ -188,7 +233,7 @@ pub struct DnsServer {
     pub address: String,
     /// Origins of the zones it serves (`.`, `test.`, ...).
     pub zones: Vec<String>,
-    /// `normal`, `lame`, `stale` or `udp_512`.
+    /// `normal`, `lame`, `stale`, `udp_512` or `signed`.
     pub behaviour: &'static str,
 }
 
@@ -219,16 +264,20 @@ pub fn describe(port: u16) -> DnsLab {
             trace("txt.big.test TXT"),
             trace("edge.cdn.test AAAA"),
             trace("loop1.example.test A"),
+            trace("--dnssec www.signed.test A"),
+            trace("--dnssec www.broken.test A"),
         ],
     }
 }
 
-/// One zone: its origin and its records by owner name (names compare case-insensitively).
+/// One zone: its origin and its records by owner name (names compare case-insensitively, in
+/// DNSSEC canonical order), and for a signed zone its RRSIGs by owner name.
 #[derive(Debug, Clone)]
 pub struct Zone {
     /// The apex.
     pub origin: Name,
     records: BTreeMap<Name, Vec<Record>>,
+    rrsigs: BTreeMap<Name, Vec<Record>>,
 }
 
 impl Zone {
@@ -247,7 +296,11 @@ impl Zone {
                 records.entry(r.name.clone()).or_default().push(r.clone());
             }
         }
-        let zone = Zone { origin, records };
+        let zone = Zone {
+            origin,
+            records,
+            rrsigs: BTreeMap::new(),
+        };
         if zone.get(&zone.origin, RecordType::SOA).len() != 1 {
             return Err(format!("zone {}: needs exactly one SOA", zone.origin));
         }
@@ -304,6 +357,179 @@ impl Zone {
         v.extend(self.get(name, RecordType::AAAA));
         v
     }
+
+    /// Add a record (a DS at a delegation point, a DNSKEY at the apex, ...).
+    pub fn insert(&mut self, record: Record) -> std::result::Result<(), String> {
+        if !self.origin.zone_of(&record.name) {
+            return Err(format!(
+                "zone {}: {} is outside the zone",
+                self.origin, record.name
+            ));
+        }
+        self.records
+            .entry(record.name.clone())
+            .or_default()
+            .push(record);
+        Ok(())
+    }
+
+    /// True once [`Zone::sign`] has run.
+    pub fn is_signed(&self) -> bool {
+        !self.rrsigs.is_empty()
+    }
+
+    /// The RRSIGs at `name` covering `covered` (none in an unsigned zone).
+    pub fn signatures(&self, name: &Name, covered: RecordType) -> Vec<Record> {
+        self.rrsigs
+            .get(name)
+            .map(|v| {
+                v.iter()
+                    .filter(|r| match &r.data {
+                        RData::DNSSEC(DNSSECRData::RRSIG(s)) => s.input().type_covered == covered,
+                        _ => false,
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Names this zone is authoritative for, plus its delegation points (where NS and DS
+    /// live): everything but what lies below a zone cut (glue).
+    fn owns(&self, name: &Name) -> bool {
+        self.cut(name).is_none_or(|c| c == *name)
+    }
+
+    /// True for a delegation point (a zone cut strictly below the apex).
+    fn is_cut(&self, name: &Name) -> bool {
+        *name != self.origin && !self.get(name, RecordType::NS).is_empty()
+    }
+
+    /// Sign the zone: the two DNSKEYs at the apex, an NSEC chain over the names it owns
+    /// (canonical order, the last pointing back at the apex), and an RRSIG over every RRset it
+    /// is authoritative for: the KSK signs the DNSKEY RRset, the ZSK the rest. At a delegation
+    /// point only DS and NSEC are signed; glue below a cut is not.
+    pub fn sign(&mut self, keys: &Keys, window: Window) -> std::result::Result<(), String> {
+        let soa = self.soa();
+        let negative_ttl = match &soa.data {
+            RData::SOA(s) => s.minimum,
+            _ => soa.ttl,
+        };
+        for k in [&keys.ksk, &keys.zsk] {
+            self.insert(Record::from_rdata(
+                self.origin.clone(),
+                soa.ttl,
+                RData::DNSSEC(DNSSECRData::DNSKEY(k.dnskey.clone())),
+            ))?;
+        }
+        let owners: Vec<Name> = self
+            .records
+            .keys()
+            .filter(|n| self.owns(n))
+            .cloned()
+            .collect();
+        for (i, owner) in owners.iter().enumerate() {
+            let next = owners.get(i + 1).unwrap_or(&self.origin).clone();
+            let cut = self.is_cut(owner);
+            let types: Vec<RecordType> = self
+                .types_at(owner)
+                .into_iter()
+                .filter(|t| !cut || matches!(t, RecordType::NS | RecordType::DS))
+                .collect();
+            self.insert(Record::from_rdata(
+                owner.clone(),
+                negative_ttl,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new_cover_self(next, types))),
+            ))?;
+        }
+        let mut rrsigs: BTreeMap<Name, Vec<Record>> = BTreeMap::new();
+        for owner in &owners {
+            let cut = self.is_cut(owner);
+            for t in self.types_at(owner) {
+                if cut && !matches!(t, RecordType::DS | RecordType::NSEC) {
+                    continue;
+                }
+                let key = if t == RecordType::DNSKEY {
+                    &keys.ksk
+                } else {
+                    &keys.zsk
+                };
+                let sig = signing::sign_rrset(&self.get(owner, t), key, &self.origin, window)?;
+                rrsigs.entry(owner.clone()).or_default().push(sig);
+            }
+        }
+        self.rrsigs = rrsigs;
+        Ok(())
+    }
+
+    /// The distinct record types at `name`, sorted.
+    fn types_at(&self, name: &Name) -> Vec<RecordType> {
+        let mut types: Vec<RecordType> = self
+            .get(name, RecordType::ANY)
+            .iter()
+            .map(|r| r.record_type())
+            .collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+
+    /// The NSEC at `name`, or the one that covers it: the NSEC of the last owner at or before
+    /// `name` in canonical order (empty in an unsigned zone).
+    fn nsec_at_or_before(&self, name: &Name) -> Vec<Record> {
+        self.records
+            .range(..=name.clone())
+            .rev()
+            .map(|(_, v)| {
+                v.iter()
+                    .filter(|r| r.record_type() == RecordType::NSEC)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .find(|v| !v.is_empty())
+            .unwrap_or_default()
+    }
+
+    /// The NSEC records that prove a negative answer for `qname` (RFC 4035 3.1.3): NODATA, the
+    /// NSEC at the name (or covering an empty non-terminal); NXDOMAIN, the NSEC covering the
+    /// name and the one covering the wildcard at its closest encloser. Empty when unsigned.
+    fn denial(&self, qname: &Name, nxdomain: bool) -> Vec<Record> {
+        if !self.is_signed() {
+            return Vec::new();
+        }
+        let mut proof = self.nsec_at_or_before(qname);
+        if nxdomain {
+            let apex = usize::from(self.origin.num_labels());
+            let encloser = (apex..usize::from(qname.num_labels()))
+                .rev()
+                .map(|n| qname.trim_to(n))
+                .find(|n| self.exists(n))
+                .unwrap_or_else(|| self.origin.clone());
+            if let Ok(wildcard) = encloser.prepend_label("*") {
+                for r in self.nsec_at_or_before(&wildcard) {
+                    if !proof.contains(&r) {
+                        proof.push(r);
+                    }
+                }
+            }
+        }
+        proof
+    }
+}
+
+/// Append to `section` the RRSIGs `zone` holds for each RRset in it.
+fn add_rrsigs(zone: &Zone, section: &mut Vec<Record>) {
+    let mut seen: Vec<(Name, RecordType)> = Vec::new();
+    let mut sigs = Vec::new();
+    for r in section.iter() {
+        let key = (r.name.clone(), r.record_type());
+        if key.1 == RecordType::RRSIG || seen.contains(&key) {
+            continue;
+        }
+        sigs.extend(zone.signatures(&key.0, key.1));
+        seen.push(key);
+    }
+    section.extend(sigs);
 }
 
 /// Over which transport a query came (decides the size limit).
@@ -327,18 +553,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Build the server `spec` describes.
-    pub fn from_spec(spec: &ServerSpec) -> std::result::Result<Server, String> {
+    /// Build the server `spec` describes, with its zones taken from `zones` (see [`zones`]).
+    pub fn from_spec(
+        spec: &ServerSpec,
+        zones: &BTreeMap<&'static str, Zone>,
+    ) -> std::result::Result<Server, String> {
         let name = Name::from_ascii(spec.name).map_err(|e| format!("{}: {e}", spec.name))?;
         let zones = spec
             .zones
             .iter()
             .map(|k| {
-                let (_, origin, text) = ZONE_FILES
-                    .iter()
-                    .find(|z| z.0 == *k)
-                    .ok_or_else(|| format!("no zone file {k}"))?;
-                Zone::parse(origin, text)
+                zones
+                    .get(k)
+                    .cloned()
+                    .ok_or_else(|| format!("no zone file {k}"))
             })
             .collect::<std::result::Result<_, _>>()?;
         let udp_limit = match spec.behaviour {
@@ -360,8 +588,9 @@ impl Server {
             .max_by_key(|z| z.origin.iter().count())
     }
 
-    /// Answer a decoded query: header, question, EDNS, the answer, and over `transport`'s size
-    /// limit TC with empty record sections (question and OPT kept).
+    /// Answer a decoded query: header, question, EDNS, the answer (with DO: RRSIGs, DS in
+    /// referrals, NSEC proofs), and over `transport`'s size limit TC with empty record
+    /// sections (question and OPT kept).
     pub fn respond(&self, query: &Message, transport: Transport) -> Message {
         let mut resp = Message::response(query.id, query.op_code);
         resp.metadata.recursion_desired = query.recursion_desired;
@@ -383,8 +612,9 @@ impl Server {
                 return resp;
             }
         }
+        let dnssec_ok = query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
         match (query.op_code, query.queries.as_slice()) {
-            (OpCode::Query, [q]) => self.answer(q, &mut resp),
+            (OpCode::Query, [q]) => self.answer(q, &mut resp, dnssec_ok),
             (OpCode::Query, _) => resp.metadata.response_code = ResponseCode::FormErr,
             _ => resp.metadata.response_code = ResponseCode::NotImp,
         }
@@ -402,16 +632,29 @@ impl Server {
         resp
     }
 
-    /// Fill `resp` with the answer to `q` from this server's zones.
-    fn answer(&self, q: &Query, resp: &mut Message) {
-        let (qname, qtype) = (q.name(), q.query_type());
-        let zone = match self.zone_for(qname) {
+    /// Fill `resp` with the answer to `q` from this server's zones; with `dnssec_ok`, the
+    /// DNSSEC records that go with it (RFC 4035 3.1): every RRset's RRSIGs, the DS RRset in a
+    /// referral (or the NSEC proving there is none, from a signed parent), NSEC proofs in
+    /// negative answers. Without it, none of these.
+    fn answer(&self, q: &Query, resp: &mut Message, dnssec_ok: bool) {
+        let zone = match self.zone_for(q.name()) {
             Some(z) if q.query_class() == DNSClass::IN => z,
             _ => {
                 resp.metadata.response_code = ResponseCode::Refused;
                 return;
             }
         };
+        Self::answer_from(zone, q, resp, dnssec_ok);
+        if dnssec_ok && zone.is_signed() {
+            add_rrsigs(zone, &mut resp.answers);
+            add_rrsigs(zone, &mut resp.authorities);
+            add_rrsigs(zone, &mut resp.additionals);
+        }
+    }
+
+    /// [`Server::answer`] from `zone`, the zone closest to the name, without the RRSIGs.
+    fn answer_from(zone: &Zone, q: &Query, resp: &mut Message, dnssec_ok: bool) {
+        let (qname, qtype) = (q.name(), q.query_type());
         // 1. Below a zone cut: refer (DS at the cut itself is the parent's to answer).
         if let Some(cut) = zone.cut(qname)
             && !(qtype == RecordType::DS && cut == *qname)
@@ -424,12 +667,24 @@ impl Server {
                 .flat_map(|t| zone.addresses(t))
                 .collect();
             resp.insert_authorities(ns);
+            if dnssec_ok {
+                let ds = zone.get(&cut, RecordType::DS);
+                if ds.is_empty() {
+                    resp.add_authorities(zone.get(&cut, RecordType::NSEC));
+                } else {
+                    resp.add_authorities(ds);
+                }
+            }
             resp.insert_additionals(glue);
             return;
         }
         resp.metadata.authoritative = true;
         // 2. The records asked for.
-        let found = zone.get(qname, qtype);
+        let found = if qtype == RecordType::RRSIG {
+            zone.rrsigs.get(qname).cloned().unwrap_or_default()
+        } else {
+            zone.get(qname, qtype)
+        };
         if !found.is_empty() {
             let extra = if matches!(qtype, RecordType::NS | RecordType::MX) {
                 targets(&found)
@@ -477,11 +732,16 @@ impl Server {
                 return;
             }
         }
-        // 3. NODATA or 4. NXDOMAIN, with the SOA for negative caching.
-        if !zone.exists(qname) {
+        // 3. NODATA or 4. NXDOMAIN, with the SOA for negative caching (and with DO, in a
+        // signed zone, the NSEC records that prove it).
+        let nxdomain = !zone.exists(qname);
+        if nxdomain {
             resp.metadata.response_code = ResponseCode::NXDomain;
         }
         resp.insert_authorities(vec![zone.soa()]);
+        if dnssec_ok {
+            resp.add_authorities(zone.denial(qname, nxdomain));
+        }
     }
 
     /// Decode a packet, answer it, encode the answer. `None`: nothing to send (not even a
@@ -518,14 +778,56 @@ fn targets(records: &[Record]) -> Vec<Name> {
         .collect()
 }
 
-/// Every server of the hierarchy, built (zone files parsed).
+/// Every zone of the hierarchy by key: the zone files parsed; the [`SIGNED_ZONES`] signed
+/// with keys made now ([`Keys::generate`]), signatures valid around `now`
+/// ([`Window::around`]); and the DS of each (SHA-256 of its KSK, or the broken variant) added
+/// to every copy of its parent zone, so the parent always matches what the child serves.
+pub fn zones(now: SystemTime) -> std::result::Result<BTreeMap<&'static str, Zone>, String> {
+    let mut zones = BTreeMap::new();
+    for (key, origin, text) in ZONE_FILES {
+        zones.insert(*key, Zone::parse(origin, text)?);
+    }
+    let window = Window::around(now);
+    for (key, parent_ds) in SIGNED_ZONES {
+        let keys = Keys::generate()?;
+        let zone = zones
+            .get_mut(key)
+            .ok_or_else(|| format!("no zone file {key}"))?;
+        zone.sign(&keys, window)?;
+        let origin = zone.origin.clone();
+        let ds = signing::ds(&origin, &keys.ksk.dnskey, *parent_ds == ParentDs::Broken)?;
+        let parent = origin.base_name();
+        let mut published = false;
+        for z in zones.values_mut().filter(|z| z.origin == parent) {
+            let ttl = z
+                .get(&origin, RecordType::NS)
+                .first()
+                .map(|r| r.ttl)
+                .ok_or_else(|| format!("zone {parent}: no delegation of {origin}"))?;
+            z.insert(Record::from_rdata(
+                origin.clone(),
+                ttl,
+                RData::DNSSEC(DNSSECRData::DS(ds.clone())),
+            ))?;
+            published = true;
+        }
+        if !published {
+            return Err(format!("no parent zone {parent} for {origin}"));
+        }
+    }
+    Ok(zones)
+}
+
+/// Every server of the hierarchy, built (zone files parsed, signed zones signed now).
 pub fn servers() -> Result<Vec<(ServerSpec, Server)>> {
+    let bad = |e: String| Error::measure(format!("lab --dns: bad built-in zone data: {e}"));
+    let zones = zones(SystemTime::now()).map_err(bad)?;
     SERVERS
         .iter()
         .map(|s| {
-            Server::from_spec(s)
+            Server::from_spec(s, &zones)
                 .map(|srv| (*s, srv))
-                .map_err(|e| Error::measure(format!("lab --dns: bad built-in zone data: {e}")))
+                .map_err(bad)
         })
         .collect()
 }
@@ -693,6 +995,8 @@ fn read_full(conn: &mut TcpStream, buf: &mut [u8], stop: &AtomicBool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_proto::dnssec::PublicKey;
+    use hickory_proto::dnssec::rdata::{DNSKEY, DS, RRSIG};
     use hickory_proto::rr::rdata::{A, CNAME};
     use std::str::FromStr;
 
@@ -700,9 +1004,19 @@ mod tests {
         Name::from_str(s).expect("a valid name literal")
     }
 
+    /// The hierarchy, built once: every server from the same signed zones and keys (so the
+    /// DS in test. belongs to the keys signed.test. serves).
+    fn hierarchy() -> &'static [(ServerSpec, Server)] {
+        static H: std::sync::OnceLock<Vec<(ServerSpec, Server)>> = std::sync::OnceLock::new();
+        H.get_or_init(|| servers().unwrap())
+    }
+
     fn server(ns: &str) -> Server {
-        let spec = SERVERS.iter().find(|s| s.name == ns).unwrap();
-        Server::from_spec(spec).unwrap()
+        hierarchy()
+            .iter()
+            .find(|(s, _)| s.name == ns)
+            .map(|(_, srv)| srv.clone())
+            .unwrap()
     }
 
     fn query(qname: &str, qtype: RecordType, edns: Option<u16>) -> Message {
@@ -746,7 +1060,7 @@ mod tests {
             assert_eq!(z.origin, name(origin));
             assert!(z.serial() >= 1, "{key}");
         }
-        assert_eq!(servers().unwrap().len(), 9);
+        assert_eq!(servers().unwrap().len(), 10);
         let serial = |k| {
             let (_, o, t) = ZONE_FILES.iter().find(|z| z.0 == k).unwrap();
             Zone::parse(o, t).unwrap().serial()
@@ -1059,7 +1373,7 @@ mod tests {
     fn describe_lists_every_server() {
         let d = describe(5353);
         assert_eq!(d.root_hints, ["127.0.0.2"]);
-        assert_eq!(d.servers.len(), 9);
+        assert_eq!(d.servers.len(), 10);
         let lame = d.servers.iter().find(|s| s.behaviour == "lame").unwrap();
         assert_eq!(lame.address, "127.0.0.6");
         assert!(lame.zones.is_empty());
@@ -1069,5 +1383,428 @@ mod tests {
             ("a.root-servers.test.", vec![".".into()])
         );
         assert!(d.try_commands[0].contains("--root 127.0.0.2 --port 5353 www.example.test A"));
+        let signed = d.servers.iter().find(|s| s.behaviour == "signed").unwrap();
+        assert_eq!(
+            (signed.name, signed.address.as_str(), signed.zones.clone()),
+            (
+                "ns.signed.test.",
+                "127.0.0.11",
+                vec!["signed.test.".into(), "broken.test.".into()]
+            )
+        );
+        assert!(
+            d.try_commands
+                .iter()
+                .any(|c| c.ends_with("--dnssec www.broken.test A"))
+        );
+    }
+
+    // --- The signed zones (signed.test. and broken.test. on 127.0.0.11). ---
+
+    /// A query with EDNS (1232) and DO set.
+    fn query_do(qname: &str, qtype: RecordType) -> Message {
+        let mut q = query(qname, qtype, Some(1232));
+        q.edns.as_mut().unwrap().set_dnssec_ok(true);
+        q
+    }
+
+    fn ask_do(ns: &str, qname: &str, qtype: RecordType) -> Message {
+        server(ns).respond(&query_do(qname, qtype), Transport::Udp)
+    }
+
+    fn rrsigs(records: &[Record]) -> Vec<&RRSIG> {
+        records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(s)) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn of_type(records: &[Record], t: RecordType) -> Vec<Record> {
+        records
+            .iter()
+            .filter(|r| r.record_type() == t)
+            .cloned()
+            .collect()
+    }
+
+    /// The DNSKEYs `zone` serves (asked of its server, as a resolver would).
+    fn dnskeys(zone: &str) -> Vec<DNSKEY> {
+        ask_do("ns.signed.test.", zone, RecordType::DNSKEY)
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::DNSKEY(k)) => Some(k.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ksk(zone: &str) -> DNSKEY {
+        let keys = dnskeys(zone);
+        assert_eq!(keys.len(), 2, "a KSK and a ZSK");
+        keys.into_iter().find(|k| k.flags() == 257).expect("a KSK")
+    }
+
+    fn zsk(zone: &str) -> DNSKEY {
+        dnskeys(zone)
+            .into_iter()
+            .find(|k| k.flags() == 256)
+            .expect("a ZSK")
+    }
+
+    /// The DS records test. publishes for `zone`, from both of its servers (they must agree).
+    fn ds_at_parent(zone: &str) -> Vec<DS> {
+        let mut seen = Vec::new();
+        for ns in ["ns1.nic.test.", "ns2.nic.test."] {
+            let r = ask(ns, zone, RecordType::DS);
+            assert!(r.authoritative, "the parent answers DS at the cut");
+            let ds: Vec<DS> = r
+                .answers
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::DNSSEC(DNSSECRData::DS(d)) => Some(d.clone()),
+                    _ => None,
+                })
+                .collect();
+            seen.push(ds);
+        }
+        assert_eq!(seen[0], seen[1], "both servers of test. hold the same DS");
+        seen.remove(0)
+    }
+
+    #[test]
+    fn signed_zone_answers_dnskey_with_rrsig_when_do_is_set() {
+        let r = ask_do("ns.signed.test.", "signed.test.", RecordType::DNSKEY);
+        assert_eq!(r.response_code, ResponseCode::NoError);
+        assert!(r.authoritative);
+        assert!(r.edns.as_ref().unwrap().flags().dnssec_ok, "DO echoed");
+        let keys = of_type(&r.answers, RecordType::DNSKEY);
+        assert_eq!(keys.len(), 2);
+        let flags: Vec<u16> = keys
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::DNSKEY(k)) => Some(k.flags()),
+                _ => None,
+            })
+            .collect();
+        assert!(flags.contains(&257) && flags.contains(&256), "{flags:?}");
+        for k in dnskeys("signed.test.") {
+            assert_eq!(
+                k.public_key().algorithm(),
+                hickory_proto::dnssec::Algorithm::ECDSAP256SHA256
+            );
+        }
+        // The DNSKEY RRset is signed by the KSK, in the zone's name.
+        let sigs = rrsigs(&r.answers);
+        assert_eq!(sigs.len(), 1, "{:?}", r.answers);
+        let input = sigs[0].input();
+        assert_eq!(input.type_covered, RecordType::DNSKEY);
+        assert_eq!(input.signer_name, name("signed.test."));
+        assert_eq!(
+            input.key_tag,
+            ksk("signed.test.").calculate_key_tag().unwrap()
+        );
+        assert_eq!(input.algorithm, signing::ALGORITHM);
+        assert_eq!(input.num_labels, 2);
+        // Every other RRset by the ZSK.
+        let zsk_tag = zsk("signed.test.").calculate_key_tag().unwrap();
+        for (q, t, labels) in [
+            ("www.signed.test.", RecordType::A, 3),
+            ("txt.signed.test.", RecordType::TXT, 3),
+            ("signed.test.", RecordType::SOA, 2),
+            ("signed.test.", RecordType::NS, 2),
+        ] {
+            let r = ask_do("ns.signed.test.", q, t);
+            assert_eq!(of_type(&r.answers, t).len(), 1, "{q} {t}");
+            let sigs = rrsigs(&r.answers);
+            assert_eq!(sigs.len(), 1, "{q} {t}: {:?}", r.answers);
+            assert_eq!(
+                (sigs[0].input().type_covered, sigs[0].input().key_tag),
+                (t, zsk_tag)
+            );
+            assert_eq!(sigs[0].input().num_labels, labels);
+        }
+        // NS at the apex: the server's address comes along, signed too.
+        let r = ask_do("ns.signed.test.", "signed.test.", RecordType::NS);
+        assert_eq!(a(&r.additionals).len(), 1);
+        assert_eq!(rrsigs(&r.additionals).len(), 1);
+        // Without DO: the same records, no RRSIG.
+        let r = server("ns.signed.test.").respond(
+            &query("signed.test.", RecordType::DNSKEY, Some(1232)),
+            Transport::Udp,
+        );
+        assert_eq!(r.answers.len(), 2);
+        assert!(rrsigs(&r.answers).is_empty());
+        let r = ask("ns.signed.test.", "www.signed.test.", RecordType::A);
+        assert_eq!(
+            a(&r.answers),
+            [("www.signed.test.".into(), Ipv4Addr::new(192, 0, 2, 53))]
+        );
+        assert_eq!(r.answers.len(), 1, "no RRSIG without EDNS");
+        // An unsigned zone has nothing to add, DO or not.
+        let r = ask_do("ns1.example.test.", "api.example.test.", RecordType::A);
+        assert_eq!(r.answers.len(), 1);
+    }
+
+    #[test]
+    fn ds_at_the_parent_matches_the_ksk_of_signed_test() {
+        let zone = name("signed.test.");
+        let ds = ds_at_parent("signed.test.");
+        assert_eq!(ds.len(), 1);
+        let (ksk, zsk) = (ksk("signed.test."), zsk("signed.test."));
+        assert_eq!(ds[0].key_tag(), ksk.calculate_key_tag().unwrap());
+        assert_eq!(u8::from(ds[0].digest_type()), 2, "SHA-256");
+        assert_eq!(ds[0].algorithm(), ksk.public_key().algorithm());
+        assert!(ds[0].covers(&zone, &ksk).unwrap(), "DS matches the KSK");
+        assert!(!ds[0].covers(&zone, &zsk).unwrap(), "not the ZSK");
+        // The same DS comes along in a referral when DO is set, and only then.
+        let r = ask_do("ns1.nic.test.", "www.signed.test.", RecordType::A);
+        assert!(!r.authoritative);
+        assert_eq!(ns_targets(&r.authorities), ["ns.signed.test."]);
+        let in_referral: Vec<Record> = of_type(&r.authorities, RecordType::DS);
+        assert_eq!(in_referral.len(), 1);
+        assert_eq!(
+            in_referral[0].data,
+            RData::DNSSEC(DNSSECRData::DS(ds[0].clone()))
+        );
+        assert!(rrsigs(&r.authorities).is_empty(), "test. is unsigned");
+        assert_eq!(
+            a(&r.additionals),
+            [("ns.signed.test.".into(), Ipv4Addr::new(127, 0, 0, 11))]
+        );
+        let r = ask("ns1.nic.test.", "www.signed.test.", RecordType::A);
+        assert_eq!(r.authorities.len(), 1, "no DS without DO");
+        // An unsigned child: no DS in the referral, DO or not.
+        let r = ask_do("ns1.nic.test.", "api.example.test.", RecordType::A);
+        assert!(of_type(&r.authorities, RecordType::DS).is_empty());
+        assert_eq!(r.authorities.len(), 3);
+        // The child's own server holds no DS at its apex: NODATA, proven by the apex NSEC.
+        let r = ask_do("ns.signed.test.", "signed.test.", RecordType::DS);
+        assert!(r.authoritative && r.answers.is_empty());
+        assert_eq!(of_type(&r.authorities, RecordType::NSEC).len(), 1);
+    }
+
+    #[test]
+    fn broken_ds_matches_no_key_of_broken_test() {
+        let zone = name("broken.test.");
+        let ds = ds_at_parent("broken.test.");
+        assert_eq!(ds.len(), 1);
+        let keys = dnskeys("broken.test.");
+        assert_eq!(keys.len(), 2);
+        for k in &keys {
+            assert!(!ds[0].covers(&zone, k).unwrap(), "DS must match no key");
+        }
+        // It names the KSK (tag, algorithm, SHA-256): only the digest is wrong.
+        let ksk = ksk("broken.test.");
+        assert_eq!(ds[0].key_tag(), ksk.calculate_key_tag().unwrap());
+        assert_eq!(u8::from(ds[0].digest_type()), 2);
+        let right = signing::ds(&zone, &ksk, false).unwrap();
+        assert!(right.covers(&zone, &ksk).unwrap());
+        assert_ne!(right.digest(), ds[0].digest());
+        assert_eq!(right.digest()[1..], ds[0].digest()[1..]);
+        // netlab's own judgement of the two delegations.
+        use crate::dns::dnssec::{Verdict, evaluate};
+        assert_eq!(evaluate(&zone, Ok(ds), Ok(keys)).verdict, Verdict::Bogus);
+        let signed = name("signed.test.");
+        let d = evaluate(
+            &signed,
+            Ok(ds_at_parent("signed.test.")),
+            Ok(dnskeys("signed.test.")),
+        );
+        assert_eq!(d.verdict, Verdict::Secure, "{}", d.reason);
+        // The two zones have keys of their own.
+        assert_ne!(ksk, self::ksk("signed.test."));
+    }
+
+    #[test]
+    fn rrsig_validity_window_contains_now() {
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let now = u32::try_from(now).unwrap();
+        let mut checked = 0;
+        for (q, t) in [
+            ("signed.test.", RecordType::DNSKEY),
+            ("www.signed.test.", RecordType::A),
+            ("broken.test.", RecordType::DNSKEY),
+            ("www.broken.test.", RecordType::A),
+        ] {
+            let r = ask_do("ns.signed.test.", q, t);
+            for s in rrsigs(&r.answers) {
+                let (inc, exp) = (
+                    s.input().sig_inception.get(),
+                    s.input().sig_expiration.get(),
+                );
+                assert!(inc <= now && now <= exp, "{q} {t}: {inc} {now} {exp}");
+                // Made at start: an hour back, seven days ahead (the build may take a while).
+                assert!(inc + signing::BACKDATE_S <= now && now - inc < 2 * signing::BACKDATE_S);
+                assert_eq!(exp - inc, signing::BACKDATE_S + signing::VALIDITY_S);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 4);
+        let w = Window::around(std::time::UNIX_EPOCH + Duration::from_secs(1_000_000));
+        assert_eq!((w.inception, w.expiration), (996_400, 1_604_800));
+    }
+
+    #[test]
+    fn rrsigs_verify_with_the_zone_keys() {
+        use hickory_proto::dnssec::Verifier;
+        for zone in ["signed.test.", "broken.test."] {
+            let keys = dnskeys(zone);
+            let www = format!("www.{zone}");
+            for (q, t, flags) in [
+                (zone, RecordType::DNSKEY, 257),
+                (zone, RecordType::SOA, 256),
+                (zone, RecordType::NS, 256),
+                (www.as_str(), RecordType::A, 256),
+                (www.as_str(), RecordType::NSEC, 256),
+            ] {
+                let r = ask_do("ns.signed.test.", q, t);
+                let rrset = of_type(&r.answers, t);
+                assert!(!rrset.is_empty(), "{q} {t}");
+                let sig = rrsigs(&r.answers)[0].clone();
+                let key = keys.iter().find(|k| k.flags() == flags).unwrap();
+                key.verify_rrsig(&name(q), DNSClass::IN, &sig, rrset.iter())
+                    .unwrap_or_else(|e| panic!("{q} {t}: {e}"));
+                // The other key does not verify it, nor does a signature whose signed fields
+                // were changed (here the original TTL).
+                let other = keys.iter().find(|k| k.flags() != flags).unwrap();
+                assert!(
+                    other
+                        .verify_rrsig(&name(q), DNSClass::IN, &sig, rrset.iter())
+                        .is_err()
+                );
+                let mut forged = sig.input().clone();
+                forged.original_ttl += 1;
+                let forged = RRSIG::from_sig(forged, sig.sig().to_vec());
+                assert!(
+                    key.verify_rrsig(&name(q), DNSClass::IN, &forged, rrset.iter())
+                        .is_err(),
+                    "{q} {t}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nsec_chain_and_negative_answers() {
+        // The chain over signed.test., canonical order, closed at the apex.
+        let mut owner = name("signed.test.");
+        let mut walked = Vec::new();
+        loop {
+            let r = ask_do("ns.signed.test.", &owner.to_ascii(), RecordType::NSEC);
+            let nsec = r
+                .answers
+                .iter()
+                .find_map(|r| match &r.data {
+                    RData::DNSSEC(DNSSECRData::NSEC(n)) => Some(n.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("no NSEC at {owner}"));
+            walked.push(owner.to_ascii());
+            owner = nsec.next_domain_name().clone();
+            if owner == name("signed.test.") || walked.len() > 10 {
+                break;
+            }
+        }
+        assert_eq!(
+            walked,
+            [
+                "signed.test.",
+                "ns.signed.test.",
+                "txt.signed.test.",
+                "www.signed.test."
+            ]
+        );
+        let types = |q: &str| -> Vec<RecordType> {
+            let r = ask_do("ns.signed.test.", q, RecordType::NSEC);
+            match &of_type(&r.answers, RecordType::NSEC)[0].data {
+                RData::DNSSEC(DNSSECRData::NSEC(n)) => n.type_bit_maps().collect(),
+                _ => unreachable!(),
+            }
+        };
+        let apex = types("signed.test.");
+        for t in [
+            RecordType::SOA,
+            RecordType::NS,
+            RecordType::DNSKEY,
+            RecordType::NSEC,
+            RecordType::RRSIG,
+        ] {
+            assert!(apex.contains(&t), "{t} in {apex:?}");
+        }
+        assert!(!apex.contains(&RecordType::A));
+        // NODATA: SOA and the NSEC at the name (no AAAA in its bitmap), each with its RRSIG.
+        let r = ask_do("ns.signed.test.", "www.signed.test.", RecordType::AAAA);
+        assert_eq!(r.response_code, ResponseCode::NoError);
+        assert!(r.answers.is_empty());
+        let nsec = of_type(&r.authorities, RecordType::NSEC);
+        assert_eq!(names(&nsec), ["www.signed.test."]);
+        assert_eq!(of_type(&r.authorities, RecordType::SOA).len(), 1);
+        let mut covered: Vec<RecordType> = rrsigs(&r.authorities)
+            .iter()
+            .map(|s| s.input().type_covered)
+            .collect();
+        covered.sort();
+        assert_eq!(covered, [RecordType::SOA, RecordType::NSEC]);
+        // NXDOMAIN: the NSEC covering the name (and the wildcard: here the same one).
+        let r = ask_do("ns.signed.test.", "nope.signed.test.", RecordType::A);
+        assert_eq!(r.response_code, ResponseCode::NXDomain);
+        assert_eq!(
+            names(&of_type(&r.authorities, RecordType::NSEC)),
+            ["signed.test."]
+        );
+        let r = ask_do("ns.signed.test.", "zz.signed.test.", RecordType::A);
+        assert_eq!(r.response_code, ResponseCode::NXDomain);
+        assert_eq!(
+            names(&of_type(&r.authorities, RecordType::NSEC)),
+            ["www.signed.test.", "signed.test."],
+            "the last NSEC covers zz, the apex one covers *.signed.test."
+        );
+        // RRSIG asked for: every signature at the name.
+        let r = ask("ns.signed.test.", "signed.test.", RecordType::RRSIG);
+        assert!(r.authoritative);
+        let mut covered: Vec<RecordType> = rrsigs(&r.answers)
+            .iter()
+            .map(|s| s.input().type_covered)
+            .collect();
+        covered.sort();
+        assert_eq!(
+            covered,
+            [
+                RecordType::NS,
+                RecordType::SOA,
+                RecordType::NSEC,
+                RecordType::DNSKEY
+            ]
+        );
+        // Without DO: the SOA alone, as before.
+        let r = ask("ns.signed.test.", "nope.signed.test.", RecordType::A);
+        assert_eq!(r.authorities.len(), 1);
+        assert_eq!(r.authorities[0].record_type(), RecordType::SOA);
+    }
+
+    #[test]
+    fn truncation_still_applies_with_do() {
+        let s = server("ns.signed.test.");
+        // Everything at the apex with its RRSIGs is more than 512 bytes.
+        let mut q = query_do("signed.test.", RecordType::ANY);
+        q.edns.as_mut().unwrap().set_max_payload(512);
+        let r = s.respond(&q, Transport::Udp);
+        assert!(r.truncation);
+        assert!(r.answers.is_empty() && r.authorities.is_empty() && r.additionals.is_empty());
+        assert!(r.to_vec().unwrap().len() <= 512);
+        let r = s.respond(&q, Transport::Tcp);
+        assert!(!r.truncation);
+        assert!(r.to_vec().unwrap().len() > 512);
+        assert!(rrsigs(&r.answers).len() >= 4, "{:?}", r.answers);
+        // The same question at 1232 bytes fits.
+        let r = s.respond(&query_do("signed.test.", RecordType::ANY), Transport::Udp);
+        assert!(!r.truncation);
     }
 }

@@ -1,12 +1,14 @@
 //! `netlab lab`: a mini-internet on this machine for demos and tests. Serves, in the
 //! foreground until Ctrl-C (or `--duration`), the scenarios other commands are tried on, and
 //! prints what it serves and where. Binds only loopback, or addresses inside namespaces it
-//! creates (and removes on exit). With `--dns`, also a DNS hierarchy on 127.0.0.2-127.0.0.10
-//! ([`dns`]).
+//! creates (and removes on exit). With `--dns`, also a DNS hierarchy on 127.0.0.2-127.0.0.11
+//! ([`dns`]; its signed zones: [`signing`]).
 
 pub mod dns;
 pub mod netns;
+pub mod resolver;
 pub mod servers;
+pub mod signing;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -52,14 +54,20 @@ pub struct LabArgs {
     pub duration: Option<Duration>,
     /// Also serve a DNS hierarchy from zone files built into netlab: root 127.0.0.2, test.
     /// 127.0.0.3-4, example.test. 127.0.0.5-7 (one lame, one stale), big.test. 127.0.0.8
-    /// (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10. Always on
-    /// this host's loopback, in netns mode too.
+    /// (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10,
+    /// signed.test. and broken.test. 127.0.0.11 (DNSSEC-signed at start; the DS test. holds
+    /// for broken.test. matches no key). Always on this host's loopback, in netns mode too.
     #[arg(long)]
     pub dns: bool,
     /// Port of every DNS server, UDP and TCP (referrals carry no port, so all share one).
     /// Below 1024 needs root or CAP_NET_BIND_SERVICE.
     #[arg(long, default_value_t = 53, value_name = "PORT", requires = "dns")]
     pub dns_port: u16,
+    /// Also serve a recursive resolver on ADDR, port 53 (what a stub resolver in a test
+    /// namespace points resolv.conf at). It resolves from the lab root and caches; its cache
+    /// starts with one stale entry (api.example.test. A 192.0.2.99) for `dns lookup --compare`.
+    #[arg(long, value_name = "ADDR", requires = "dns")]
+    pub resolver: Option<IpAddr>,
 }
 
 /// One thing the lab serves.
@@ -94,6 +102,8 @@ pub struct LabReady {
     pub try_commands: Vec<String>,
     /// The DNS hierarchy (`--dns`), or null.
     pub dns: Option<dns::DnsLab>,
+    /// The recursive resolver (`--resolver`), `ADDR:53`, or null.
+    pub resolver: Option<String>,
 }
 
 /// The lab's namespaces.
@@ -479,6 +489,22 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
     } else {
         None
     };
+    let resolver = match a.resolver {
+        Some(ip) => {
+            if !ip.is_loopback() {
+                stop.store(true, Ordering::SeqCst);
+                return Err(Error::usage(format!(
+                    "--resolver {ip}: the lab serves only on loopback addresses"
+                )));
+            }
+            let addr = SocketAddr::new(ip, 53);
+            resolver::start(addr, a.dns_port, stop.clone(), dns_queries.clone())
+                .inspect_err(|_| stop.store(true, Ordering::SeqCst))?;
+            try_commands.push(format!("netlab dns lookup --compare --root 127.0.0.2 --port {} api.example.test (with resolv.conf: nameserver {ip})", a.dns_port));
+            Some(addr.to_string())
+        }
+        None => None,
+    };
     printer.event(&LabReady {
         schema_version: SCHEMA_VERSION,
         mode,
@@ -487,6 +513,7 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         scenarios,
         try_commands,
         dns,
+        resolver,
     })?;
     let deadline = a.duration.map(|d| started + d);
     while !sys::interrupted() && deadline.is_none_or(|d| Instant::now() < d) {

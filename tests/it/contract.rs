@@ -173,6 +173,7 @@ pub struct LabReady {
     pub scenarios: Vec<Scenario>,
     pub try_commands: Vec<String>,
     pub dns: Option<DnsLab>,
+    pub resolver: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -57,7 +57,7 @@ fn lab_binds_only_loopback() {
 }
 
 mod dns {
-    //! `netlab lab --dns`: real queries over UDP and TCP to the hierarchy on 127.0.0.2-10.
+    //! `netlab lab --dns`: real queries over UDP and TCP to the hierarchy on 127.0.0.2-11.
 
     use std::io::{Read, Write};
     use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
@@ -151,7 +151,7 @@ mod dns {
         let d = &lab.ready["dns"];
         assert_eq!(d["port"], port);
         assert_eq!(d["root_hints"][0], "127.0.0.2");
-        assert_eq!(d["servers"].as_array().unwrap().len(), 9);
+        assert_eq!(d["servers"].as_array().unwrap().len(), 10);
         let tries = lab.ready["try_commands"].as_array().unwrap();
         assert!(
             tries.iter().any(|c| c

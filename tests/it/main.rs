@@ -6,6 +6,7 @@ mod contract;
 mod dns;
 mod docs;
 mod lab;
+mod lookup;
 mod netns;
 mod tcp;
 mod util;
