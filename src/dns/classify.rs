@@ -491,3 +491,49 @@ pub(crate) mod tests {
         assert!(dname_substitute(&n("old.test."), &n("old.test."), &n("new.test.")).is_none());
     }
 }
+
+#[cfg(test)]
+mod wire_tests {
+    use super::tests::{a, n, ns};
+    use super::*;
+    use hickory_proto::op::{MessageType, OpCode};
+
+    /// A referral as it crosses the wire (the root's answer for www.example.test), recorded
+    /// as bytes: every prefix and every single-byte corruption parses to an error or to a
+    /// message that classifies without panicking.
+    #[test]
+    fn recorded_referral_and_its_corruptions() {
+        let mut m = Message::new(0x1234, MessageType::Response, OpCode::Query);
+        m.add_query(hickory_proto::op::Query::query(
+            n("www.example.test."),
+            RecordType::A,
+        ));
+        m.add_authority(ns("test.", "ns1.nic.test."));
+        m.add_authority(ns("test.", "ns2.nic.test."));
+        m.add_additional(a("ns1.nic.test.", "127.0.0.3"));
+        m.add_additional(a("ns2.nic.test.", "127.0.0.4"));
+        let wire = m.to_vec().unwrap();
+        let back = Message::from_vec(&wire).unwrap();
+        let c = classify(&Name::root(), &n("www.example.test."), RecordType::A, &back);
+        assert_eq!(c.kind, Kind::Referral);
+        assert_eq!(c.referral.as_ref().unwrap().glue.len(), 2);
+        for cut in 0..wire.len() {
+            if let Ok(msg) = Message::from_vec(&wire[..cut]) {
+                let _ = classify(&Name::root(), &n("www.example.test."), RecordType::A, &msg);
+            }
+        }
+        for i in 0..wire.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut w = wire.clone();
+                w[i] ^= flip;
+                if let Ok(msg) = Message::from_vec(&w) {
+                    let _ = classify(&Name::root(), &n("www.example.test."), RecordType::A, &msg);
+                }
+            }
+        }
+        assert!(
+            Message::from_vec(&[0u8; 5]).is_err(),
+            "a short header is malformed"
+        );
+    }
+}
