@@ -36,6 +36,7 @@ complete -c netlab -n "__fish_netlab_needs_command" -s h -l help -d 'Print help 
 complete -c netlab -n "__fish_netlab_needs_command" -s V -l version -d 'Print version'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "tcp" -d 'TCP: handshake timing and teardown'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "arp" -d 'ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -122,6 +123,95 @@ complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subco
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "lookup" -d 'What an application gets for NAME, and why: the hosts file, resolv.conf (servers, search list, ndots, options), the configured resolver\'s answer with TTLs and time, and with --compare the authoritative answer from a trace, flagging stale or different data'
 complete -c netlab -n "__fish_netlab_using_subcommand dns; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -f -a "who-has" -d 'Ask who has IP: every MAC that answers, request → reply time on the wire'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -f -a "probe" -d 'RFC 5227 duplicate address detection: is IP free? (sender 0.0.0.0, listens the whole window; exit 0 free, 1 in use)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -f -a "announce" -d 'Send gratuitous ARP for IP (request form; --reply for the reply form)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -f -a "scan" -d 'Scan an IPv4 range: who answers, with MAC, vendor and time'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -f -a "table" -d 'The kernel\'s neighbour table (IPv4 ARP and IPv6 ND entries): address, MAC, state'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and not __fish_seen_subcommand_from who-has probe announce scan table help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -s I -l interface -d 'Interface to use (default: the one the route to the target leaves by)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -l pcap -d 'Write the captured frames to FILE (pcap, nanosecond timestamps)' -r -F
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -s c -l count -d 'Requests to send' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -s i -l interval -d 'Time between requests (each request\'s window for replies)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from who-has" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -s I -l interface -d 'Interface to use (default: the one the route to the target leaves by)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -l pcap -d 'Write the captured frames to FILE (pcap, nanosecond timestamps)' -r -F
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -s c -l count -d 'Probes (PROBE_NUM)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -l interval-min -d 'Least time between probes (PROBE_MIN)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -l interval-max -d 'Most time between probes (PROBE_MAX)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -l wait -d 'How long to keep listening after the last probe (ANNOUNCE_WAIT)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from probe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -s I -l interface -d 'Interface to use (default: the one the route to the target leaves by)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -l pcap -d 'Write the captured frames to FILE (pcap, nanosecond timestamps)' -r -F
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -s c -l count -d 'Announcements (ANNOUNCE_NUM)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -s i -l interval -d 'Time between announcements (ANNOUNCE_INTERVAL)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -l reply -d 'Reply form (op 2, target MAC broadcast) instead of request form'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from announce" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -s I -l interface -d 'Interface to use (default: the one the route to the target leaves by)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l pcap -d 'Write the captured frames to FILE (pcap, nanosecond timestamps)' -r -F
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l rate -d 'Requests per second' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l retries -d 'Extra attempts for addresses that did not answer' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l max-hosts -d 'Most addresses without --force' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l localnet -d 'Scan the interface\'s own IPv4 network instead'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l force -d 'Scan more than --max-hosts addresses'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from scan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from table" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from table" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from table" -l all -d 'Include NOARP and NONE entries (multicast mappings), like `ip neigh show nud all`'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from table" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from table" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from table" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from table" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from table" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "who-has" -d 'Ask who has IP: every MAC that answers, request → reply time on the wire'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "probe" -d 'RFC 5227 duplicate address detection: is IP free? (sender 0.0.0.0, listens the whole window; exit 0 free, 1 in use)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "announce" -d 'Send gratuitous ARP for IP (request form; --reply for the reply form)'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "scan" -d 'Scan an IPv4 range: who answers, with MAC, vendor and time'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "table" -d 'The kernel\'s neighbour table (IPv4 ARP and IPv6 ND entries): address, MAC, state'
+complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l prefix -d 'Namespace name prefix (PREFIX-c, PREFIX-m, PREFIX-s)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l port-base -d 'First port: open, closed, slow, closes-first, filtered, unreachable follow in order. 0 lets the kernel pick (loopback mode only)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l bind -d 'Loopback address to serve on (loopback mode)' -r
@@ -151,11 +241,17 @@ complete -c netlab -n "__fish_netlab_using_subcommand generate" -l jsonl -d 'Pri
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s q -l quiet -d 'Only the summary'
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s v -l verbose -d 'More detail (repeat for more)'
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "tcp" -d 'TCP: handshake timing and teardown'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "tcp" -d 'TCP: handshake timing and teardown'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "arp" -d 'ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from tcp" -f -a "handshake" -d 'Time the three-way handshake from kernel packet timestamps, like ping for a TCP port'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "lookup" -d 'What an application gets for NAME, and why: the hosts file, resolv.conf (servers, search list, ndots, options), the configured resolver\'s answer with TTLs and time, and with --compare the authoritative answer from a trace, flagging stale or different data'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from arp" -f -a "who-has" -d 'Ask who has IP: every MAC that answers, request → reply time on the wire'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from arp" -f -a "probe" -d 'RFC 5227 duplicate address detection: is IP free? (sender 0.0.0.0, listens the whole window; exit 0 free, 1 in use)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from arp" -f -a "announce" -d 'Send gratuitous ARP for IP (request form; --reply for the reply form)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from arp" -f -a "scan" -d 'Scan an IPv4 range: who answers, with MAC, vendor and time'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from arp" -f -a "table" -d 'The kernel\'s neighbour table (IPv4 ARP and IPv6 ND entries): address, MAC, state'

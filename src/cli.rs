@@ -71,6 +71,8 @@ pub enum Command {
     Tcp(crate::tcp::TcpArgs),
     /// DNS: resolution from the root, every server, every hop.
     Dns(crate::dns::DnsArgs),
+    /// ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table.
+    Arp(crate::arp::ArpArgs),
     /// Serve a local mini-internet (loopback or namespaces) for demos and tests.
     Lab(crate::lab::LabArgs),
     /// Write man pages and shell completions (for packagers and `make docs`).

@@ -19,6 +19,7 @@
 //! - A negative finding is a result, not an error. Every network operation has a timeout.
 //! - Printing happens only in [`output`] and `main`.
 
+pub mod arp;
 pub mod capture;
 pub mod cli;
 pub mod dns;
@@ -67,6 +68,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<i32> {
     match &cli.command {
         Command::Tcp(a) => tcp::run(a, &cli.global, &mut printer),
         Command::Dns(a) => dns::run(a, &cli.global, &mut printer),
+        Command::Arp(a) => arp::run(a, &cli.global, &mut printer),
         Command::Lab(a) => lab::run(a, &cli.global, &mut printer),
         Command::Generate(a) => generate::run(a),
     }

@@ -68,6 +68,8 @@ pub struct Interface {
     pub mac: Option<[u8; 6]>,
     /// Addresses configured on it.
     pub ips: Vec<IpAddr>,
+    /// The same addresses with their prefix lengths.
+    pub networks: Vec<(IpAddr, u8)>,
     /// True for the loopback interface.
     pub loopback: bool,
     /// True when administratively up.
@@ -83,6 +85,7 @@ pub fn interfaces() -> Vec<Interface> {
             up: i.is_up(),
             mac: i.mac.map(|m| m.octets()),
             ips: i.ips.iter().map(|n| n.ip()).collect(),
+            networks: i.ips.iter().map(|n| (n.ip(), n.prefix())).collect(),
             index: i.index,
             name: i.name,
         })
@@ -117,6 +120,7 @@ pub struct CaptureStats {
 /// An open capture on one interface.
 pub struct Capture {
     sock: PacketSocket,
+    tx: Option<PacketSocket>,
     iface: Interface,
     pcap: Option<(PathBuf, PcapWriter<BufWriter<File>>)>,
     stats: CaptureStats,
@@ -154,6 +158,7 @@ impl Capture {
         };
         Ok(Capture {
             sock,
+            tx: None,
             stats: CaptureStats {
                 interface: iface.name.clone(),
                 pcap_file: pcap.as_ref().map(|(p, _)| p.clone()),
@@ -168,6 +173,26 @@ impl Capture {
     /// The interface this capture is bound to.
     pub fn interface(&self) -> &Interface {
         &self.iface
+    }
+
+    /// Send one whole Ethernet frame out of this capture's interface. A second socket sends
+    /// (with a filter that accepts nothing), because the kernel never shows a packet socket
+    /// its own transmissions: this way the capture sees our frame leave, with its timestamp.
+    pub fn send(&mut self, frame: &[u8]) -> Result<()> {
+        if self.tx.is_none() {
+            let none = bpf::Program(vec![bpf::Insn::new(0x06, 0, 0, 0)]);
+            self.tx = Some(
+                PacketSocket::open(self.iface.index, Some(&none))
+                    .ctx(|| format!("open AF_PACKET sender on {}", self.iface.name))?,
+            );
+        }
+        match &self.tx {
+            Some(tx) => tx
+                .send(frame)
+                .map(|_| ())
+                .ctx(|| format!("send a frame on {}", self.iface.name)),
+            None => Ok(()),
+        }
     }
 
     /// Wait up to `timeout` for the next frame. `Ok(None)` on timeout.

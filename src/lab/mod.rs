@@ -477,6 +477,16 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
             "{pre}netlab tcp handshake --syn -6 {}",
             hp(&addresses[1], ports[0])
         ));
+        try_commands.push(format!("{pre}netlab arp who-has 198.18.0.2"));
+        try_commands.push(format!(
+            "{pre}netlab arp who-has -c 1 {}   # two MACs answer: a conflict",
+            netns::CONFLICT_V4
+        ));
+        try_commands.push(format!(
+            "{pre}netlab arp probe --interval-min 100ms --interval-max 200ms --wait 300ms {}",
+            netns::UNUSED_V4
+        ));
+        try_commands.push(format!("{pre}netlab arp scan 198.18.0.0/24"));
     }
     let dns = if a.dns {
         // In this process's own namespace (the host's loopback), in netns mode too. On an

@@ -28,6 +28,10 @@ pub const CLIENT_V6: &str = "2001:2::1";
 pub const SERVER_V6: &str = "2001:2::2";
 /// A second address answered by the server's macvlan, with a different MAC.
 pub const SERVER_ALIAS_V4: &str = "198.18.0.3";
+/// An address both s0 and the macvlan s1 hold: two MACs answer ARP for it (a conflict).
+pub const CONFLICT_V4: &str = "198.18.0.10";
+/// An address nobody holds: ARP for it goes unanswered.
+pub const UNUSED_V4: &str = "198.18.0.99";
 
 /// Run `ip` (or another tool) and turn a failure into a one-line error.
 pub fn sh(args: &[&str]) -> Result<()> {
@@ -234,6 +238,40 @@ impl Topology {
             ],
         )?;
         ns_exec(&server, &["ip", "link", "set", "s1", "up"])?;
+        // Each interface answers ARP only for its own addresses (else s0 and s1 would both
+        // answer for everything); the conflict address is on both, so both answer for it.
+        for conf in ["all", "s0", "s1"] {
+            ns_exec(
+                &server,
+                &[
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv4.conf.{conf}.arp_ignore=1"),
+                ],
+            )?;
+        }
+        ns_exec(
+            &server,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{CONFLICT_V4}/24"),
+                "dev",
+                "s0",
+            ],
+        )?;
+        ns_exec(
+            &server,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{CONFLICT_V4}/24"),
+                "dev",
+                "s1",
+            ],
+        )?;
         let rules = format!(
             "table inet netlab_lab {{\n  chain input {{\n    type filter hook input priority 0; policy accept;\n    \
              tcp dport {filtered_port} drop\n    \

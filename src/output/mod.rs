@@ -192,6 +192,20 @@ pub fn spinner(style: &Style, msg: &str) -> ProgressBar {
     pb
 }
 
+/// A progress bar on stderr over `len` steps, shown only for people on a terminal.
+pub fn progress(style: &Style, len: u64, msg: &str) -> ProgressBar {
+    if style.format != Format::Table || style.quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
 /// Format microseconds for people: `41.2µs`, `1.234ms`, `1.50s`; `-` when not measured.
 pub fn fmt_us(v: Option<f64>) -> String {
     match v {

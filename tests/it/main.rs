@@ -1,6 +1,7 @@
 //! netlab's integration tests: one test binary (like ripgrep's), the real `netlab` binary
 //! against servers the tests start themselves — loopback, or namespaces they create (root).
 
+mod arp;
 mod bpf;
 mod contract;
 mod dns;
