@@ -52,5 +52,21 @@ run $NS "$BIN" --timeout 500ms tcp handshake -c 1 198.18.0.2:18084
 run $NS "$BIN" tcp handshake -c 1 198.18.0.2:18085
 run $NS "$BIN" tcp handshake --syn -c 2 -i 200ms '[2001:2::2]:18080'
 run $NS "$BIN" tcp handshake -c 1 --close --hold 200ms 198.18.0.2:18083
+run $NS "$BIN" arp who-has -c 3 -i 200ms 198.18.0.2
+run $NS "$BIN" arp who-has -c 1 198.18.0.10
+run $NS "$BIN" arp probe --interval-min 100ms --interval-max 200ms --wait 300ms 198.18.0.99
+run $NS "$BIN" arp scan 198.18.0.0/28
+run $NS "$BIN" arp table
 stop_lab
+echo "== netlab demo: what an application gets (a private namespace: resolv.conf → the lab's resolver) =="
+printf 'nameserver 127.0.0.53\nsearch example.test\noptions ndots:1 timeout:1\n' > "$out/resolv.conf"
+unshare --net --mount --fork bash -c "
+  ip link set lo up; mount --bind '$out/resolv.conf' /etc/resolv.conf
+  '$BIN' lab --port-base 0 --dns --dns-port 53 --resolver 127.0.0.53 --duration 30s >/dev/null 2>&1 & lab=\$!
+  sleep 0.5
+  echo; echo '\$ netlab dns lookup --compare --root 127.0.0.2 --port 53 api.example.test'
+  '$BIN' dns lookup --compare --root 127.0.0.2 --port 53 api.example.test; echo \"(exit \$?)\"
+  echo; echo '\$ netlab dns trace --dnssec --root 127.0.0.2 --port 53 www.broken.test'
+  '$BIN' -q dns trace --dnssec --root 127.0.0.2 --port 53 www.broken.test; echo \"(exit \$?)\"
+  kill -TERM \$lab; wait \$lab"
 echo "demo: done; the lab removed its namespaces: $(ip netns list | grep -c netlab-demo || true) left"
