@@ -31,6 +31,9 @@ _netlab() {
             netlab,lab)
                 cmd="netlab__subcmd__lab"
                 ;;
+            netlab,sockets)
+                cmd="netlab__subcmd__sockets"
+                ;;
             netlab,tcp)
                 cmd="netlab__subcmd__tcp"
                 ;;
@@ -103,6 +106,9 @@ _netlab() {
             netlab__subcmd__help,lab)
                 cmd="netlab__subcmd__help__subcmd__lab"
                 ;;
+            netlab__subcmd__help,sockets)
+                cmd="netlab__subcmd__help__subcmd__sockets"
+                ;;
             netlab__subcmd__help,tcp)
                 cmd="netlab__subcmd__help__subcmd__tcp"
                 ;;
@@ -149,7 +155,7 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-q -v -h -V --json --jsonl --color --timeout --quiet --verbose --help --version tcp dns arp lab generate help"
+            opts="-q -v -h -V --json --jsonl --color --timeout --quiet --verbose --help --version tcp dns arp sockets lab generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -709,7 +715,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="tcp dns arp lab generate help"
+            opts="tcp dns arp sockets lab generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -890,6 +896,20 @@ _netlab() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        netlab__subcmd__help__subcmd__sockets)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         netlab__subcmd__help__subcmd__tcp)
             opts="handshake"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -919,7 +939,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__lab)
-            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --resolver --json --jsonl --color --timeout --quiet --verbose --help"
+            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --resolver --sockets --leak --churn --overflow --json --jsonl --color --timeout --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -954,6 +974,72 @@ _netlab() {
                     return 0
                     ;;
                 --resolver)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --leak)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --churn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --overflow)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__sockets)
+            opts="-4 -6 -q -v -h --state --port --pid --peer --close-wait-min --time-wait-pct --interval --watch --json --jsonl --color --timeout --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --close-wait-min)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --time-wait-pct)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -37,6 +37,7 @@ complete -c netlab -n "__fish_netlab_needs_command" -s V -l version -d 'Print ve
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "tcp" -d 'TCP: handshake timing and teardown'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "arp" -d 'ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "sockets" -d 'Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -212,6 +213,25 @@ complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subco
 complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "scan" -d 'Scan an IPv4 range: who answers, with MAC, vendor and time'
 complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "table" -d 'The kernel\'s neighbour table (IPv4 ARP and IPv6 ND entries): address, MAC, state'
 complete -c netlab -n "__fish_netlab_using_subcommand arp; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l state -d 'Only these states (comma-separated: established, close-wait, time-wait, listen, ...); the kernel filters' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l port -d 'Only sockets whose local or remote port is PORT' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l pid -d 'Only sockets process PID holds' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l peer -d 'Only sockets whose remote address is IP' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l close-wait-min -d 'CLOSE_WAIT sockets of one process and port that make a diagnosis' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l time-wait-pct -d 'Share of the ephemeral port range in TIME_WAIT to one destination that warns, %' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l interval -d 'Read the listen counters twice, this far apart, and report the change' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l watch -d 'Refresh every SECONDS until Ctrl-C (in place on a terminal; JSON Lines with --jsonl)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s 4 -d 'IPv4 only'
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s 6 -d 'IPv6 only'
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l prefix -d 'Namespace name prefix (PREFIX-c, PREFIX-m, PREFIX-s)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l port-base -d 'First port: open, closed, slow, closes-first, filtered, unreachable follow in order. 0 lets the kernel pick (loopback mode only)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l bind -d 'Loopback address to serve on (loopback mode)' -r
@@ -220,12 +240,16 @@ complete -c netlab -n "__fish_netlab_using_subcommand lab" -l slow -d 'How long 
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l duration -d 'Stop by itself after this long (default: run until Ctrl-C)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns-port -d 'Port of every DNS server, UDP and TCP (referrals carry no port, so all share one). Below 1024 needs root or CAP_NET_BIND_SERVICE' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l resolver -d 'Also serve a recursive resolver on ADDR, port 53 (what a stub resolver in a test namespace points resolv.conf at). It resolves from the lab root and caches; its cache starts with one stale entry (api.example.test. A 192.0.2.99) for `dns lookup --compare`' -r
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l leak -d 'With --sockets: connections to the leaking server (CLOSE_WAIT on its side)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l churn -d 'With --sockets: short connections the client closes first (TIME_WAIT)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l overflow -d 'With --sockets: connections to the never-accepting listener (backlog 2)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l netns -d 'Build client / middle / server network namespaces (198.18.0.0/24, 2001:2::/64) with a delay bridge in the middle, and serve from the server namespace (needs root)'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns -d 'Also serve a DNS hierarchy from zone files built into netlab: root 127.0.0.2, test. 127.0.0.3-4, example.test. 127.0.0.5-7 (one lame, one stale), big.test. 127.0.0.8 (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10, signed.test. and broken.test. 127.0.0.11 (DNSSEC-signed at start; the DS test. holds for broken.test. matches no key). Always on this host\'s loopback, in netns mode too'
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l sockets -d 'Also build socket-state scenarios on loopback (for `netlab sockets`): a server leaking CLOSE_WAIT, a client leaving TIME_WAIT, a listener whose accept queue overflows'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l json -d 'Print one JSON document (the whole report) on stdout'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -s q -l quiet -d 'Only the summary'
@@ -241,12 +265,13 @@ complete -c netlab -n "__fish_netlab_using_subcommand generate" -l jsonl -d 'Pri
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s q -l quiet -d 'Only the summary'
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s v -l verbose -d 'More detail (repeat for more)'
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "tcp" -d 'TCP: handshake timing and teardown'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "arp" -d 'ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp sockets lab generate help" -f -a "tcp" -d 'TCP: handshake timing and teardown'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp sockets lab generate help" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp sockets lab generate help" -f -a "arp" -d 'ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp sockets lab generate help" -f -a "sockets" -d 'Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp sockets lab generate help" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp sockets lab generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns arp sockets lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from tcp" -f -a "handshake" -d 'Time the three-way handshake from kernel packet timestamps, like ping for a TCP port'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "lookup" -d 'What an application gets for NAME, and why: the hosts file, resolv.conf (servers, search list, ndots, options), the configured resolver\'s answer with TTLs and time, and with --compare the authoritative answer from a trace, flagging stale or different data'

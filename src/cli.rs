@@ -73,6 +73,8 @@ pub enum Command {
     Dns(crate::dns::DnsArgs),
     /// ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table.
     Arp(crate::arp::ArpArgs),
+    /// Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up.
+    Sockets(crate::sockets::SocketsArgs),
     /// Serve a local mini-internet (loopback or namespaces) for demos and tests.
     Lab(crate::lab::LabArgs),
     /// Write man pages and shell completions (for packagers and `make docs`).

@@ -28,6 +28,7 @@ pub mod generate;
 pub mod lab;
 pub mod net;
 pub mod output;
+pub mod sockets;
 pub mod sys;
 pub mod tcp;
 
@@ -69,6 +70,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Tcp(a) => tcp::run(a, &cli.global, &mut printer),
         Command::Dns(a) => dns::run(a, &cli.global, &mut printer),
         Command::Arp(a) => arp::run(a, &cli.global, &mut printer),
+        Command::Sockets(a) => sockets::run(a, &cli.global, &mut printer),
         Command::Lab(a) => lab::run(a, &cli.global, &mut printer),
         Command::Generate(a) => generate::run(a),
     }

@@ -118,7 +118,18 @@ pub fn dname_substitute(qname: &Name, owner: &Name, target: &Name) -> Option<Nam
 
 /// Classify `msg`, the reply of a server of `zone` to `qname`/`qtype`.
 pub fn classify(zone: &Name, qname: &Name, qtype: RecordType, msg: &Message) -> Classified {
-    let rcode = msg.metadata.response_code;
+    let mut rcode = msg.metadata.response_code;
+    // BIND answers an alias loop with an authoritative SERVFAIL that still carries the CNAMEs
+    // ("max. restarts reached"): take the chain, so the loop is seen for what it is.
+    let chain_in_servfail = rcode == ResponseCode::ServFail
+        && msg.metadata.authoritative
+        && msg
+            .answers
+            .iter()
+            .any(|r| r.record_type() == RecordType::CNAME && same(&r.name, qname));
+    if chain_in_servfail {
+        rcode = ResponseCode::NoError;
+    }
     match rcode {
         ResponseCode::NoError | ResponseCode::NXDomain => {}
         ResponseCode::Refused => return Classified::lame("refused"),
@@ -482,6 +493,33 @@ pub(crate) mod tests {
             &m,
         );
         assert_eq!((c.answers.len(), c.chain.len()), (1, 0));
+    }
+
+    #[test]
+    fn authoritative_servfail_with_a_cname_loop_keeps_the_chain() {
+        let mut m = reply(true, ResponseCode::ServFail);
+        m.add_answer(cname("loop1.example.test.", "loop2.example.test."));
+        m.add_answer(cname("loop2.example.test.", "loop1.example.test."));
+        let c = classify(
+            &n("example.test."),
+            &n("loop1.example.test."),
+            RecordType::A,
+            &m,
+        );
+        assert_eq!(c.kind, Kind::Answer);
+        assert_eq!(c.chain.len(), 2);
+        assert_eq!(c.follow, Some(n("loop1.example.test.")));
+        // A plain SERVFAIL stays lame.
+        assert_eq!(
+            classify(
+                &n("example.test."),
+                &n("a.example.test."),
+                RecordType::A,
+                &reply(true, ResponseCode::ServFail)
+            )
+            .kind,
+            Kind::Lame
+        );
     }
 
     #[test]

@@ -296,7 +296,17 @@ impl<'a> Tracer<'a> {
         for s in servers {
             self.asked.insert(s.address);
         }
-        self.queries += servers.len();
+        // A truncated UDP reply retried over TCP is two queries.
+        self.queries += out
+            .iter()
+            .map(|e| {
+                if e.transport == crate::dns::exchange::Transport::UdpTcp {
+                    2
+                } else {
+                    1
+                }
+            })
+            .sum::<usize>();
         out
     }
 
@@ -498,7 +508,16 @@ impl<'a> Tracer<'a> {
                 result: None,
                 next_zone: None,
                 nested: Vec::new(),
-                queries: servers.len(),
+                queries: exchanges
+                    .iter()
+                    .map(|e| {
+                        if e.transport == crate::dns::exchange::Transport::UdpTcp {
+                            2
+                        } else {
+                            1
+                        }
+                    })
+                    .sum(),
                 elapsed_us: 0.0,
                 dnssec: None,
             };

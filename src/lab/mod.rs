@@ -9,6 +9,7 @@ pub mod netns;
 pub mod resolver;
 pub mod servers;
 pub mod signing;
+pub mod sockets;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -68,6 +69,19 @@ pub struct LabArgs {
     /// starts with one stale entry (api.example.test. A 192.0.2.99) for `dns lookup --compare`.
     #[arg(long, value_name = "ADDR", requires = "dns")]
     pub resolver: Option<IpAddr>,
+    /// Also build socket-state scenarios on loopback (for `netlab sockets`): a server leaking
+    /// CLOSE_WAIT, a client leaving TIME_WAIT, a listener whose accept queue overflows.
+    #[arg(long)]
+    pub sockets: bool,
+    /// With --sockets: connections to the leaking server (CLOSE_WAIT on its side).
+    #[arg(long, default_value_t = 20, requires = "sockets")]
+    pub leak: u32,
+    /// With --sockets: short connections the client closes first (TIME_WAIT).
+    #[arg(long, default_value_t = 30, requires = "sockets")]
+    pub churn: u32,
+    /// With --sockets: connections to the never-accepting listener (backlog 2).
+    #[arg(long, default_value_t = 6, requires = "sockets")]
+    pub overflow: u32,
 }
 
 /// One thing the lab serves.
@@ -104,6 +118,8 @@ pub struct LabReady {
     pub dns: Option<dns::DnsLab>,
     /// The recursive resolver (`--resolver`), `ADDR:53`, or null.
     pub resolver: Option<String>,
+    /// The socket-state scenarios (`--sockets`), or null.
+    pub sockets: Option<sockets::SocketScenarios>,
 }
 
 /// The lab's namespaces.
@@ -515,6 +531,37 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         }
         None => None,
     };
+    let socket_scenarios = if a.sockets {
+        if a.netns {
+            stop.store(true, Ordering::SeqCst);
+            return Err(Error::usage(
+                "--sockets runs on loopback: leave out --netns",
+            ));
+        }
+        let s = sockets::start(
+            a.bind,
+            ports[0],
+            (port(6), port(7)),
+            (a.leak, a.churn, a.overflow),
+            stop.clone(),
+        )
+        .inspect_err(|_| stop.store(true, Ordering::SeqCst))?;
+        try_commands.push(format!(
+            "netlab sockets --port {}   # CLOSE_WAIT leak",
+            s.leak_port
+        ));
+        try_commands.push(format!(
+            "netlab sockets --port {} --state time-wait",
+            s.churn_port
+        ));
+        try_commands.push(format!(
+            "netlab sockets --port {} --state listen",
+            s.overflow_port
+        ));
+        Some(s)
+    } else {
+        None
+    };
     printer.event(&LabReady {
         schema_version: SCHEMA_VERSION,
         mode,
@@ -524,6 +571,7 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         try_commands,
         dns,
         resolver,
+        sockets: socket_scenarios,
     })?;
     let deadline = a.duration.map(|d| started + d);
     while !sys::interrupted() && deadline.is_none_or(|d| Instant::now() < d) {

@@ -24,6 +24,16 @@ network + mount namespace (all on its loopback, port 53):
                                   is bind-mounted inside the namespace to point at it, because
                                   `dig +trace` looks NS names up through the system resolver
 
+The zone files are copied and served as they are: they all carry $ORIGIN and parse in NSD,
+BIND and Knot unchanged. The one adjustment is in the copy of test.zone, and only when the
+signed zones are served: the DS records appended (with a comment saying so). BIND runs one view
+per address (match-destinations), so an address serves only its own zones, as in netlab's lab.
+Debian's AppArmor profile lets named read /var/cache/bind only, so the work directory is
+bind-mounted there inside the mount namespace. Debian 12's dig (BIND 9.18) `dig +trace
+@127.0.0.2 NAME TYPE` needs no root hints file: it asks 127.0.0.2 for the root NS set, then
+looks every NS name up through the system resolver (getaddrinfo: /etc/resolv.conf), asks one
+of them (its pick), and follows referrals the same way; it does not follow a CNAME.
+
 Every check prints `PASS name` or `FAIL name: details` (differences from `dig +trace` that
 are expected, e.g. it asks one server per level, print as `INFO` lines and count for
 nothing); the last line is `N passed, M failed`, and the exit status is 1 when anything
@@ -46,8 +56,13 @@ www.signed.test / www.broken.test A with --dnssec when served):
      lab's servers on port 53 (and never looks at the nscd socket); with the resolver killed
      the traces still resolve;
   6. own_lab/*: the same traces against `netlab lab --dns` (in a second private namespace,
-     port 5300) give the same status, answer, chain, walk (zones, NS sets, server addresses
-     and kinds) and warning codes.
+     port 5300) give the same status, answer, chain, walk (zones, next zones, NS sets, server
+     addresses, nested walks), warning codes and DNSSEC verdicts; a server whose reply kind
+     differs between the two labs prints as INFO (e.g. BIND answers an in-zone CNAME loop
+     with SERVFAIL, which netlab calls lame).
+
+`--hold` starts only the real-server lab and prints the nsenter prefix to run commands in it,
+for reproducing a finding by hand.
 
 No packet leaves the namespaces: no real root server or the machine's resolver is ever asked.
 This file is also imported by dns_bench.py for the namespace and real-server lab helpers.
@@ -96,7 +111,7 @@ REAL_SERVERS = [
     ("127.0.0.11", "bind", ["signed.test", "broken.test"], "signed.test., broken.test."),
 ]
 SIGNED_KEYS = ("signed.test", "broken.test")  # signed at start; broken.test gets a bad DS
-# The copy of a zone that holds the truth when two servers hold different copies.
+# Copies that are not the truth (the stale secondary's): never asked for the expected answer.
 STALE_KEYS = ("example.test.stale",)
 
 # The traces: (name, type, extra netlab options).
@@ -458,13 +473,16 @@ class Netns:
         stop_process(self.proc, signal.SIGKILL, timeout=5)
 
 
-def wait_dns(ns, address, qname, port=53, timeout=15.0):
-    """Until the server at address:port answers (any rcode); False on timeout."""
+def wait_dns(ns, address, qname, authoritative=True, port=53, timeout=15.0):
+    """Until the server at address:port answers QNAME SOA: authoritatively (NOERROR, aa: its
+    zone is loaded), or with any rcode when `authoritative` is false. False on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         res = ns.run(["dig", f"@{address}", "-p", str(port), "+norec", "+time=1", "+tries=1",
                       qname, "SOA"], timeout=10)
-        if DIG_STATUS.search(res.stdout):
+        d = parse_dig(res.stdout)
+        if d["status"] and (not authoritative or (d["status"] == "NOERROR"
+                                                  and "aa" in d["flags"])):
             return True
         time.sleep(0.1)
     return False
@@ -589,8 +607,12 @@ class RealLab:
                               "delegate them yet")
             want_signed = []
         ds_lines = []
-        for key in want_signed:
-            ds_lines.append(self.sign_zone(key))
+        try:
+            for zkey in want_signed:
+                ds_lines.append(self.sign_zone(zkey))
+        except (NsError, OSError, subprocess.SubprocessError) as e:
+            self.notes.append(f"{', '.join(want_signed)} not served: signing failed: {e}")
+            ds_lines, self.signed = [], {}
         if ds_lines:
             # The one change to a zone file: the DS records of the zones signed for this run,
             # which netlab's lab also computes into test. at each start.
@@ -608,7 +630,8 @@ class RealLab:
                                   f"{', '.join(k for k in keys if k not in self.zones)}")
                 continue
             self.servers.append(row)
-        unserved = sorted(set(self.zones) - self.served_keys())
+        unserved = sorted(set(self.zones) - self.served_keys()
+                          - (set(SIGNED_KEYS) - set(self.signed)))
         if unserved:
             self.notes.append("zone files no real server serves (no mapping in "
                               f"dns_interop.py): {', '.join(unserved)}")
@@ -616,17 +639,18 @@ class RealLab:
             "; root hints of the namespace's resolver: the lab's root only\n"
             ".                      3600000 NS a.root-servers.test.\n"
             f"a.root-servers.test.   3600000 A  {ROOT}\n")
-        (self.work / "resolv.conf").write_text(f"nameserver {RESOLVER}\noptions timeout:1 attempts:2\n")
+        (self.work / "resolv.conf").write_text(f"nameserver {RESOLVER}\n"
+                                               "options timeout:1 attempts:2\n")
         (self.work / "nsd" / "nsd.conf").write_text(NSD_CONF.format(d=self.d, root=ROOT))
         (self.work / "knot" / "knot.conf").write_text(KNOT_CONF.format(d=self.d))
         (self.work / "auth" / "named.conf").write_text(self.auth_conf())
         (self.work / "resolver" / "named.conf").write_text(RESOLVER_CONF.format(
             d=self.d, resolver=RESOLVER, common=NAMED_COMMON.format(d=self.d, inst="resolver")))
 
-    def sign_zone(self, key):
-        """Sign zones/KEY.zone with fresh keys (KSK + ZSK, ECDSA P-256, NSEC) into
-        zones/KEY.zone.signed; return the DS line for test. (a broken one for broken.test)."""
-        origin = self.zones[key].origin
+    def sign_zone(self, zkey):
+        """Sign zones/ZKEY.zone with fresh keys (KSK + ZSK, ECDSA P-256, NSEC) into
+        zones/ZKEY.zone.signed; return the DS line for test. (a broken one for broken.test)."""
+        origin = self.zones[zkey].origin
         kdir = self.work / "keys"
         tags = {}
         for role, extra in (("ksk", ["-f", "KSK"]), ("zsk", [])):
@@ -636,7 +660,7 @@ class RealLab:
                 raise NsError(f"dnssec-keygen {origin}: {res.stderr.strip()[:300]}")
             base = res.stdout.strip().splitlines()[-1]
             tags[role] = (int(base.rsplit("+", 1)[1]), base)
-        zfile = self.work / "zones" / f"{key}.zone"
+        zfile = self.work / "zones" / f"{zkey}.zone"
         res = run(["dnssec-signzone", "-q", "-S", "-K", str(kdir), "-d", str(kdir), "-o", origin,
                    "-f", str(zfile) + ".signed", str(zfile)], timeout=60, cwd=kdir)
         if res.returncode != 0:
@@ -645,9 +669,9 @@ class RealLab:
         if res.returncode != 0:
             raise NsError(f"dnssec-dsfromkey {origin}: {res.stderr.strip()[:300]}")
         owner, _cls, _ds, tag, alg, dtype, digest = res.stdout.split()[:7]
-        if key == "broken.test":
+        if zkey == "broken.test":
             digest = f"{int(digest[:2], 16) ^ 0xFF:02X}" + digest[2:]
-        self.signed[key] = {"ksk": tags["ksk"][0], "zsk": tags["zsk"][0], "digest": digest}
+        self.signed[zkey] = {"ksk": tags["ksk"][0], "zsk": tags["zsk"][0], "digest": digest}
         return f"{owner} IN DS {tag} {alg} {dtype} {digest}\n"
 
     def auth_conf(self):
@@ -656,7 +680,8 @@ class RealLab:
         bind_rows = [r for r in self.servers if r[1] == "bind"]
         listen = "; ".join(r[0] for r in bind_rows)
         out = ["// Authoritative BIND of the lab: one view per address (match-destinations).",
-               "options {", f'    directory "{self.d}/auth";', f"    listen-on port 53 {{ {listen}; }};",
+               "options {", f'    directory "{self.d}/auth";',
+               f"    listen-on port 53 {{ {listen}; }};",
                NAMED_COMMON.format(d=self.d, inst="auth").rstrip("\n"),
                "    recursion no;", "};", "controls { };"]
         views = {}
@@ -683,7 +708,15 @@ class RealLab:
         setup = [f"ip addr add {a}/32 dev lo" for a in ADDRESSES]
         if self.d != str(self.work):
             setup.append(f"mount --bind {self.work} {self.d}")
-        setup.append(f"mount --bind {self.work}/resolv.conf /etc/resolv.conf")
+        # /etc/resolv.conf -> 127.0.0.53, in this mount namespace only. A dangling symlink
+        # (a resolver daemon that is not running): a tmpfs over the target's directory here.
+        setup.append(f"""if [ -e /etc/resolv.conf ]; then
+    mount --bind {self.work}/resolv.conf /etc/resolv.conf
+else
+    t=$(readlink -f /etc/resolv.conf); dir=$(dirname "$t")
+    [ -d "$dir" ] || {{ echo "no /etc/resolv.conf to bind over" >&2; exit 1; }}
+    mount -t tmpfs netlab-interop "$dir"; cp {self.work}/resolv.conf "$t"
+fi""")
         self.ns = Netns("real", "\n".join(setup), mount=True)
         self.ns.start()
         d, w = self.d, self.work
@@ -699,7 +732,7 @@ class RealLab:
                                       w / "resolver" / "stderr.log")
         for addr, impl, keys, note in self.servers + [(RESOLVER, "bind", [], "resolver")]:
             qname = self.zones[keys[0]].origin if keys else "example.test."
-            if not wait_dns(self.ns, addr, qname):
+            if not wait_dns(self.ns, addr, qname, authoritative=bool(keys)):
                 dead = [n for n, p in self.ns.children if p.poll() is not None]
                 raise NsError(f"{impl} on {addr} ({note}) does not answer"
                               + (f"; exited: {', '.join(dead)}" if dead else "")
@@ -1136,7 +1169,6 @@ def check_scenarios(rep, lab, docs):
         if doc is None:
             rep.check(f"scenario/dnssec_{verdict}", False, f"no {name} trace")
             continue
-        lv = level_of(doc, "test.")
         dn = next((lv2.get("dnssec") for lv2 in doc.get("levels", [])
                    if (lv2.get("dnssec") or {}).get("zone") == zone_key + "."), None)
         if dn is None:
@@ -1157,7 +1189,6 @@ def check_scenarios(rep, lab, docs):
         if (doc.get("dnssec") or {}).get("verdict") != ("insecure" if verdict == "secure"
                                                         else "bogus"):
             p.append(f"overall verdict {(doc.get('dnssec') or {}).get('verdict')}")
-        del lv
         rep.problems(f"scenario/dnssec_{verdict}", p,
                      f"{zone_key}.: {verdict}, DS {info_['ksk']} vs DNSKEYs KSK {info_['ksk']} "
                      f"ZSK {info_['zsk']} (BIND, dnssec-signzone); chain verdict "
@@ -1274,6 +1305,10 @@ def check_dig(rep, lab, doc, name, qtype, runs=DIG_RUNS):
     if len(walks(doc)) > 1 and chain_list(doc):
         info(f"dig/{key(name, qtype)}: dig does not follow the {chain_list(doc)[0][0]} CNAME "
              f"into {chain_list(doc)[0][1]}; netlab's answer: {show(answer_set(doc), 2)}")
+    if doc.get("dnssec"):
+        info(f"dig/{key(name, qtype)}: dig +trace sets DO and prints the RRSIGs but checks no DS "
+             f"against the DNSKEYs; netlab: chain verdict {doc['dnssec'].get('verdict')}, "
+             f"status {doc.get('status')}")
     if any(lv.get("nested") for lv in first):
         info(f"dig/{key(name, qtype)}: the glueless NS address comes from the system resolver "
              f"(127.0.0.53) and is not shown; netlab resolves it itself (nested walk)")
@@ -1327,6 +1362,16 @@ def check_no_resolver(rep, lab, netlab, workdir, docs):
                      "port 53; none to 127.0.0.53"
                      + (f"; reads {', '.join(reads)}" if reads else "; reads no resolver "
                         "configuration"))
+    # For contrast: dig +trace does use the system resolver (NS addresses).
+    out = Path(workdir) / "strace-dig.txt"
+    res = lab.ns.run(["strace", "-f", "-qq", "-o", str(out), "-e", "trace=connect,sendto,sendmsg,"
+                      "sendmmsg", "dig", "+trace", f"@{ROOT}", "www.example.test.", "A"],
+                     timeout=60)
+    text = out.read_text() if out.exists() else ""
+    to_resolver = sum(1 for m in SOCKADDR.finditer(text) if m.group(2) == RESOLVER)
+    info(f"no_resolver: for contrast, dig +trace www.example.test A connects/sends to the system "
+         f"resolver {RESOLVER} {to_resolver} times (the NS names' addresses; exit "
+         f"{res.returncode}); netlab 0")
     # The resolver killed: the traces (glueless one included) still resolve.
     lab.kill_resolver()
     down = lab.dig(RESOLVER, "ns1.cdnhost.test.", "A", extra=["+time=1"])
@@ -1478,6 +1523,14 @@ def trace_list(lab):
     return TRACES + [t for t in SIGNED_TRACES if all(k in lab.signed for k in SIGNED_KEYS)]
 
 
+def guard(rep, name, fn, *args):
+    """Run one check function; an unexpected exception is a FAIL line, not a crash."""
+    try:
+        fn(rep, *args)
+    except Exception as e:  # noqa: BLE001 (any failure of the check is reported as one)
+        rep.check(name, False, f"check raised {type(e).__name__}: {e}")
+
+
 def run_traces(rep, ns, netlab, traces, port, tag):
     """Run every trace; a trace netlab could not produce is one FAIL line."""
     docs = {}
@@ -1490,12 +1543,34 @@ def run_traces(rep, ns, netlab, traces, port, tag):
     return docs
 
 
+def hold(lab, netlab):
+    """--hold: print how to enter the real-server lab, then wait for Ctrl-C / SIGTERM."""
+    enter = " ".join(lab.ns.cmd([]))
+    print(f"real-server lab up; run commands in it with: {enter} COMMAND", flush=True)
+    print(f"  e.g. {enter} {netlab} dns trace --root {ROOT} --port 53 www.example.test A")
+    for name, proc in lab.ns.children:
+        print(f"  {name}: PID {proc.pid}")
+    print("Ctrl-C (or SIGTERM) stops it.", flush=True)
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
 def main():
     """Run every check; exit 1 if any failed."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--no-sign", action="store_true", help="do not serve signed.test/broken.test")
+    ap.add_argument("--hold", action="store_true",
+                    help="only start the real-server lab, print how to enter it, and wait for "
+                         "Ctrl-C (to reproduce a finding by hand)")
     opts = ap.parse_args()
 
     reason = preflight()
@@ -1526,18 +1601,21 @@ def main():
             print(f"dns_interop: note: {note}", flush=True)
         rep.check("lab/real", True, f"{versions()}; {len(lab.servers)} servers + resolver "
                   f"{RESOLVER} answering after {time.monotonic() - t0:.1f}s")
+        if opts.hold:
+            hold(lab, netlab)
+            return 0
         traces = trace_list(lab)
         docs = run_traces(rep, lab.ns, netlab, traces, 53, "real")
 
         for (name, qtype), doc in docs.items():
-            check_answer(rep, lab, doc, name, qtype)
+            guard(rep, f"answer/{key(name, qtype)}", check_answer, lab, doc, name, qtype)
         cache = {}
         for (name, qtype), doc in docs.items():
-            check_ns(rep, lab, doc, name, qtype, cache)
-        check_scenarios(rep, lab, docs)
+            guard(rep, f"ns/{key(name, qtype)}", check_ns, lab, doc, name, qtype, cache)
+        guard(rep, "scenario", check_scenarios, lab, docs)
         for (name, qtype), doc in docs.items():
             log(f"dig +trace {name} {qtype}")
-            check_dig(rep, lab, doc, name, qtype)
+            guard(rep, f"dig/{key(name, qtype)}", check_dig, lab, doc, name, qtype)
 
         log("netlab's own lab")
         try:
@@ -1554,10 +1632,10 @@ def main():
             own_docs = run_traces(rep, own.ns, netlab, own_traces, OWN_PORT, "own")
             for k, d in own_docs.items():
                 if k in docs:
-                    check_own_lab(rep, docs[k], d, *k)
+                    guard(rep, f"own_lab/{key(*k)}", check_own_lab, docs[k], d, *k)
 
         log("strace, then the resolver killed")
-        check_no_resolver(rep, lab, netlab, workdir, docs)
+        guard(rep, "no_resolver", check_no_resolver, lab, netlab, workdir, docs)
     finally:
         own.stop()
         lab.stop()

@@ -174,6 +174,19 @@ pub struct LabReady {
     pub try_commands: Vec<String>,
     pub dns: Option<DnsLab>,
     pub resolver: Option<String>,
+    pub sockets: Option<SocketScenarios>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketScenarios {
+    pub leak_port: u16,
+    pub leak_connections: u32,
+    pub churn_port: u16,
+    pub churn_connections: u32,
+    pub overflow_port: u16,
+    pub overflow_backlog: u32,
+    pub overflow_connections: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -338,6 +338,8 @@ fn truncated_udp_is_retried_over_tcp() {
     assert_eq!(r.answer.len(), 20);
     let big = r.levels.last().unwrap();
     assert_eq!(big.servers[0].transport, "udp→tcp");
+    assert_eq!(big.queries, 2, "the UDP query and its TCP retry");
+    assert_eq!(r.stats.queries, 1 + 2 + 2);
     assert!(codes(&r).contains(&"tcp_fallback"));
     let (_, r) = trace(port, &["--tcp", "txt.big.test", "TXT"]);
     assert!(

@@ -9,5 +9,6 @@ mod docs;
 mod lab;
 mod lookup;
 mod netns;
+mod sockets;
 mod tcp;
 mod util;

@@ -1,0 +1,331 @@
+//! `netlab sockets` against the lab's socket scenarios: exact counts, attribution, diagnoses,
+//! filters, an unprivileged run, --watch, and the JSON contract.
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+
+use crate::contract::parse;
+use crate::util::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    schema_version: u32,
+    command: String,
+    filters: Vec<String>,
+    total: u64,
+    states: States,
+    by_process: Vec<ByProcess>,
+    by_local_port: Vec<ByPort>,
+    by_peer: Vec<ByPeer>,
+    unowned: Unowned,
+    not_attributed: u64,
+    diagnoses: Vec<Diagnosis>,
+    sysctls: Sysctls,
+    counters: Counters,
+    privileged: bool,
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct States {
+    established: u64,
+    syn_sent: u64,
+    syn_recv: u64,
+    fin_wait1: u64,
+    fin_wait2: u64,
+    time_wait: u64,
+    close: u64,
+    close_wait: u64,
+    last_ack: u64,
+    listen: u64,
+    closing: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByProcess {
+    pid: u32,
+    command: String,
+    state: String,
+    count: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByPort {
+    port: u16,
+    state: String,
+    count: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByPeer {
+    peer: String,
+    state: String,
+    count: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Unowned {
+    count: u64,
+    by_local_port: Vec<UnownedPort>,
+    by_flow: Vec<UnownedFlow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnownedPort {
+    port: u16,
+    state: String,
+    count: u64,
+    listener_pid: Option<u32>,
+    listener_command: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnownedFlow {
+    source: String,
+    destination: String,
+    state: String,
+    count: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Diagnosis {
+    code: String,
+    severity: String,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sysctls {
+    ip_local_port_range: Option<String>,
+    ephemeral_ports: u64,
+    tcp_tw_reuse: Option<String>,
+    tcp_fin_timeout: Option<String>,
+    tcp_max_tw_buckets: Option<String>,
+    somaxconn: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Counters {
+    listen_overflows: Option<u64>,
+    listen_drops: Option<u64>,
+    tcp_time_wait_overflow: Option<u64>,
+    interval_s: Option<f64>,
+    listen_overflows_delta: Option<u64>,
+    listen_drops_delta: Option<u64>,
+    tcp_time_wait_overflow_delta: Option<u64>,
+}
+
+static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+/// A lab with the socket scenarios on fixed ports below the ephemeral range (so no other
+/// test's connection can share a port number with them).
+fn lab() -> (Lab, u16, u16, u16, u32) {
+    // 12000..32000: below the ephemeral range; 8 ports per lab, 5 labs per test process.
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 5;
+    let base = (12000 + (std::process::id() % 500) as u16 * 40 + n * 8).to_string();
+    let lab = Lab::start(
+        &[
+            "lab",
+            "--jsonl",
+            "--port-base",
+            &base,
+            "--sockets",
+            "--duration",
+            "120s",
+        ],
+        None,
+    );
+    let s = &lab.ready["sockets"];
+    let p = |k: &str| s[k].as_u64().unwrap() as u16;
+    let (l, c, o) = (p("leak_port"), p("churn_port"), p("overflow_port"));
+    let pid = lab.child.id();
+    (lab, l, c, o, pid)
+}
+
+fn sockets(args: &[&str]) -> (i32, Report) {
+    let mut v = vec!["--json", "sockets"];
+    v.extend_from_slice(args);
+    let o = netlab(&v);
+    (code(&o), parse(&stdout(&o)))
+}
+
+#[test]
+fn close_wait_leak_counted_attributed_and_diagnosed() {
+    let (_lab, leak, _, _, pid) = lab();
+    let (c, r) = sockets(&["--port", &leak.to_string()]);
+    assert_eq!(c, 1, "a CLOSE_WAIT leak is a finding");
+    assert_eq!(
+        (
+            r.states.close_wait,
+            r.states.fin_wait2,
+            r.states.listen,
+            r.total
+        ),
+        (20, 20, 1, 41)
+    );
+    assert!(
+        r.by_process.iter().any(|b| b.pid == pid
+            && b.command == "netlab"
+            && b.state == "CLOSE_WAIT"
+            && b.count == 20),
+        "{:?}",
+        r.by_process
+    );
+    assert_eq!(r.unowned.count, 20, "the orphaned FIN_WAIT2 client sides");
+    assert_eq!(
+        r.unowned.by_flow[0].destination,
+        format!("127.0.0.1:{leak}")
+    );
+    assert_eq!(r.unowned.by_flow[0].count, 20);
+    let d = r
+        .diagnoses
+        .iter()
+        .find(|d| d.code == "close_wait_leak")
+        .expect("diagnosed");
+    assert!(
+        d.message.contains(&format!(
+            "(pid {pid}) holds 20 CLOSE_WAIT sockets on local port {leak}"
+        )),
+        "{}",
+        d.message
+    );
+    // Kernel-side state filter.
+    let (_, r) = sockets(&["--port", &leak.to_string(), "--state", "close-wait"]);
+    assert_eq!(
+        (r.total, r.states.close_wait, r.states.fin_wait2),
+        (20, 20, 0)
+    );
+    let (_, r) = sockets(&["--port", &leak.to_string(), "--pid", &pid.to_string()]);
+    assert_eq!(r.total, 21, "the lab's CLOSE_WAIT sockets and its listener");
+    let (_, r) = sockets(&["--port", &leak.to_string(), "-6"]);
+    assert_eq!(r.total, 0);
+}
+
+#[test]
+fn time_wait_churn_and_accept_overflow() {
+    let (_lab, _, churn, over, pid) = lab();
+    let (c, r) = sockets(&["--port", &churn.to_string(), "--state", "time-wait"]);
+    assert_eq!(c, 0);
+    assert_eq!((r.total, r.states.time_wait), (30, 30), "{:?}", r.unowned);
+    assert_eq!(r.unowned.count, 30);
+    assert_eq!(r.unowned.by_flow.iter().map(|f| f.count).sum::<u64>(), 30);
+    assert!(
+        r.unowned
+            .by_flow
+            .iter()
+            .all(|f| f.destination == format!("127.0.0.1:{churn}"))
+    );
+    let tw = r
+        .diagnoses
+        .iter()
+        .find(|d| d.code == "time_wait_ports")
+        .expect("TIME_WAIT share");
+    assert!(
+        tw.message
+            .contains(&format!("30 TIME_WAIT sockets to 127.0.0.1:{churn}")),
+        "{}",
+        tw.message
+    );
+    assert!(r.sysctls.ephemeral_ports > 0);
+    let (c, r) = sockets(&["--port", &over.to_string()]);
+    assert_eq!(c, 1);
+    assert_eq!(
+        (r.states.listen, r.states.syn_sent, r.states.established),
+        (1, 3, 6),
+        "backlog 2 holds 3; 3 wait in SYN_SENT"
+    );
+    let d = r
+        .diagnoses
+        .iter()
+        .find(|d| d.code == "accept_queue_full")
+        .expect("accept queue");
+    assert!(
+        d.message.contains("3/2") && d.message.contains(&format!("pid {pid}")),
+        "{}",
+        d.message
+    );
+    assert!(r.counters.listen_overflows.unwrap_or(0) > 0);
+    let (_, r) = sockets(&["--port", &over.to_string(), "--interval", "100ms"]);
+    assert_eq!(r.counters.interval_s, Some(0.1));
+    assert!(r.counters.listen_overflows_delta.is_some());
+}
+
+#[test]
+fn unprivileged_counts_but_does_not_attribute() {
+    if skip_unless_root(
+        "unprivileged_counts_but_does_not_attribute (drops privileges with setpriv)",
+    ) {
+        return;
+    }
+    let (_lab, leak, _, _, _) = lab();
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            BIN,
+            "--json",
+            "sockets",
+            "--port",
+            &leak.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let r: Report = parse(&stdout(&o));
+    assert_eq!(
+        (r.states.close_wait, r.total),
+        (20, 41),
+        "counted all the same"
+    );
+    assert!(!r.privileged);
+    assert_eq!(r.not_attributed, 21);
+    assert!(r.by_process.is_empty());
+    assert!(r.notes.iter().any(|n| n.contains("not attributed")));
+}
+
+#[test]
+fn watch_streams_and_bad_state() {
+    let (_lab, leak, _, _, _) = lab();
+    let child = Command::new(BIN)
+        .args([
+            "--jsonl",
+            "sockets",
+            "--port",
+            &leak.to_string(),
+            "--watch",
+            "0.1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(450));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() >= 3, "{out}");
+    for l in lines {
+        let r: Report = crate::contract::parse_line(l, "summary");
+        assert_eq!(r.states.close_wait, 20);
+    }
+    let o = netlab(&["sockets", "--state", "bogus"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("unknown state"));
+}
