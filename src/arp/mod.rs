@@ -357,64 +357,90 @@ fn who_has(
     let mut cap = open(&link, opts)?;
     sys::catch_interrupts();
     let request = frame::request(link.mac, link.ip, target);
-    for seq in 1..=count {
-        if sys::interrupted() {
+    // ARP replies carry no ID: each MAC's reply goes to the oldest request that MAC has not
+    // answered yet (a responder answers every request once), so an interval shorter than the
+    // RTT still times every request right. A probe is printed once its window has passed.
+    let mut probes: Vec<(ArpProbe, Instant, u64)> = Vec::new();
+    let mut printed = 0usize;
+    let mut seq = 0u32;
+    let mut next_send = Instant::now();
+    loop {
+        let now = Instant::now();
+        if seq < count && now >= next_send && !sys::interrupted() {
+            seq += 1;
+            let sent_ns = now_ns();
+            cap.send(&request)?;
+            probes.push((
+                ArpProbe {
+                    seq,
+                    rtt_us: None,
+                    timing_source: TimingSource::AfPacket,
+                    request_ts_ns: None,
+                    replies: Vec::new(),
+                },
+                Instant::now(),
+                sent_ns,
+            ));
+            next_send = now + interval.max(Duration::from_millis(1));
+        }
+        // Print the probes whose reply window is over.
+        while printed < probes.len()
+            && (probes[printed].1 + timeout <= Instant::now()
+                || (seq == count && sys::interrupted()))
+        {
+            let p = &mut probes[printed].0;
+            p.rtt_us = p.replies.first().and_then(|r| r.rtt_us);
+            printer.event(&*p)?;
+            printed += 1;
+        }
+        if printed == probes.len() && (seq == count || sys::interrupted()) {
             break;
         }
-        let sent_at = Instant::now();
-        let sent_ns = now_ns();
-        cap.send(&request)?;
-        let until = sent_at
-            + if seq == count {
-                timeout
-            } else {
-                interval.max(Duration::from_millis(1))
-            };
-        let mut p = ArpProbe {
-            seq,
-            rtt_us: None,
-            timing_source: TimingSource::AfPacket,
-            request_ts_ns: None,
-            replies: Vec::new(),
+        let wake = if seq < count {
+            next_send
+        } else {
+            probes[printed].1 + timeout
         };
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || sys::interrupted() {
-                break;
-            }
-            let Some(pkt) = cap.next(left)? else { break };
-            let Some(a) = frame::parse(&pkt.bytes) else {
-                continue;
-            };
-            if pkt.direction == Direction::Outgoing
-                && a.op == 1
-                && a.sender_mac == link.mac
-                && a.target_ip == target
+        let left = wake.saturating_duration_since(Instant::now());
+        let Some(pkt) = cap.next(left)? else { continue };
+        let Some(a) = frame::parse(&pkt.bytes) else {
+            continue;
+        };
+        if pkt.direction == Direction::Outgoing
+            && a.op == 1
+            && a.sender_mac == link.mac
+            && a.target_ip == target
+        {
+            if let Some((p, _, _)) = probes
+                .iter_mut()
+                .find(|(p, _, _)| p.request_ts_ns.is_none())
             {
-                p.request_ts_ns.get_or_insert(pkt.ts_ns);
-            } else if a.op == 2 && a.sender_ip == target && pkt.direction != Direction::Outgoing {
-                let mac = frame::mac_text(&a.sender_mac);
+                p.request_ts_ns = Some(pkt.ts_ns);
+            }
+        } else if a.op == 2 && a.sender_ip == target && pkt.direction != Direction::Outgoing {
+            let mac = frame::mac_text(&a.sender_mac);
+            let slot = probes.iter_mut().find(|(p, _, _)| {
+                !p.replies.iter().any(|r| r.mac == mac)
+                    && p.request_ts_ns.is_none_or(|t| t < pkt.ts_ns)
+            });
+            if let Some((p, _, sent_ns)) = slot {
                 let (start, source) = match p.request_ts_ns {
                     Some(t) => (t, TimingSource::AfPacket),
-                    None => (sent_ns, TimingSource::Userspace),
+                    None => (*sent_ns, TimingSource::Userspace),
                 };
                 p.timing_source = source;
                 p.replies.push(Reply {
-                    mac,
+                    mac: mac.clone(),
                     rtt_us: Some(us(start, pkt.ts_ns)),
                     ts_ns: pkt.ts_ns,
                 });
             }
-        }
-        p.rtt_us = p.replies.first().and_then(|r| r.rtt_us);
-        for r in &p.replies {
-            if !rep.macs.contains(&r.mac) {
-                rep.macs.push(r.mac.clone());
+            if !rep.macs.contains(&mac) {
+                rep.macs.push(mac);
             }
         }
-        printer.event(&p)?;
-        rep.probes.push(p);
     }
+    rep.probes = probes.into_iter().map(|(p, _, _)| p).collect();
     let sent = rep.probes.len() as u32;
     let answered = rep.probes.iter().filter(|p| !p.replies.is_empty()).count() as u32;
     let rtts: Vec<f64> = rep.probes.iter().filter_map(|p| p.rtt_us).collect();

@@ -175,6 +175,56 @@ fn who_has_reply_conflict_and_loss() {
             Some(((rep.ts_ns - req) as f64 / 1000.0 * 1000.0).round() / 1000.0)
         );
     }
+    // An interval far below the RTT (2 × 2 ms bridge delay): every request still gets its
+    // own reply (each MAC's reply goes to the oldest request it has not answered).
+    let (_, r): (i32, WhoHas) = arp(
+        &lab,
+        &[
+            "--timeout",
+            "300ms",
+            "who-has",
+            "-c",
+            "4",
+            "-i",
+            "1ms",
+            "198.18.0.2",
+        ],
+    );
+    assert_eq!(
+        (r.summary.answered, r.summary.loss_pct),
+        (4, 0.0),
+        "{:?}",
+        r.probes
+    );
+    for p in &r.probes {
+        assert_eq!(p.replies.len(), 1);
+        assert!(p.replies[0].ts_ns > p.request_ts_ns.unwrap());
+    }
+    // --pcap: the same frames, with the same kernel timestamps.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("arp.pcap");
+    let (_, r): (i32, WhoHas) = arp(
+        &lab,
+        &[
+            "who-has",
+            "-c",
+            "2",
+            "-i",
+            "50ms",
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "198.18.0.2",
+        ],
+    );
+    let mut rd = pcap_file::pcap::PcapReader::new(std::fs::File::open(&pcap).unwrap()).unwrap();
+    let mut stamps = Vec::new();
+    while let Some(p) = rd.next_packet() {
+        stamps.push(p.unwrap().timestamp.as_nanos() as u64);
+    }
+    for p in &r.probes {
+        assert!(stamps.contains(&p.request_ts_ns.unwrap()));
+        assert!(stamps.contains(&p.replies[0].ts_ns));
+    }
     let (c, r): (i32, WhoHas) = arp(&lab, &["who-has", "-c", "1", "198.18.0.10"]);
     assert_eq!(c, 1, "two MACs for one address is a finding");
     assert!(r.conflict);
