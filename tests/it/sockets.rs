@@ -218,7 +218,7 @@ fn close_wait_leak_counted_attributed_and_diagnosed() {
 fn time_wait_churn_and_accept_overflow() {
     let (_lab, _, churn, over, pid) = lab();
     let (c, r) = sockets(&["--port", &churn.to_string(), "--state", "time-wait"]);
-    assert_eq!(c, 0);
+    assert_eq!(c, 0, "{:?} {:?}", r.diagnoses, r.states);
     assert_eq!((r.total, r.states.time_wait), (30, 30), "{:?}", r.unowned);
     assert_eq!(r.unowned.count, 30);
     assert_eq!(r.unowned.by_flow.iter().map(|f| f.count).sum::<u64>(), 30);
