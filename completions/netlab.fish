@@ -225,6 +225,7 @@ complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l color -d 'When
 always\t'Always colour'
 never\t'Never colour'"
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l udp -d 'UDP sockets instead of TCP (states: ESTABLISHED for connected, CLOSE for unconnected)'
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s 4 -d 'IPv4 only'
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s 6 -d 'IPv6 only'
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l json -d 'Print one JSON document (the whole report) on stdout'

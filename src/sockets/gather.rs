@@ -11,7 +11,7 @@ use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_sock_diag::SockDiagMessage;
-use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
 use netlink_packet_sock_diag::inet::nlas::Nla;
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_sys::{Socket, SocketAddr as NlAddr, protocols::NETLINK_SOCK_DIAG};
@@ -23,6 +23,11 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Dump TCP sockets of one family whose state bit is in `states`.
 pub fn dump(family: u8, states: u32) -> io::Result<Vec<Sock>> {
+    dump_proto(family, IPPROTO_TCP, states)
+}
+
+/// Dump TCP or UDP sockets of one family whose state bit is in `states`.
+pub fn dump_proto(family: u8, protocol: u8, states: u32) -> io::Result<Vec<Sock>> {
     let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&NlAddr::new(0, 0))?;
@@ -32,8 +37,12 @@ pub fn dump(family: u8, states: u32) -> io::Result<Vec<Sock>> {
         hdr,
         SockDiagMessage::InetRequest(InetRequest {
             family,
-            protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::INFO,
+            protocol,
+            extensions: if protocol == IPPROTO_TCP {
+                ExtensionFlags::INFO
+            } else {
+                ExtensionFlags::empty()
+            },
             states: StateFlags::from_bits_truncate(states),
             socket_id: if family == AF_INET {
                 SocketId::new_v4()
@@ -112,14 +121,20 @@ pub fn dump(family: u8, states: u32) -> io::Result<Vec<Sock>> {
     }
 }
 
-/// Both families (or one), with the state filter.
+/// Both families (or one), with the state filter (TCP).
 pub fn dump_all(v4: bool, v6: bool, states: u32) -> io::Result<Vec<Sock>> {
+    dump_all_proto(v4, v6, false, states)
+}
+
+/// Both families (or one), TCP or UDP, with the state filter.
+pub fn dump_all_proto(v4: bool, v6: bool, udp: bool, states: u32) -> io::Result<Vec<Sock>> {
+    let proto = if udp { IPPROTO_UDP } else { IPPROTO_TCP };
     let mut all = Vec::new();
     if v4 {
-        all.extend(dump(AF_INET, states)?);
+        all.extend(dump_proto(AF_INET, proto, states)?);
     }
     if v6 {
-        all.extend(dump(AF_INET6, states)?);
+        all.extend(dump_proto(AF_INET6, proto, states)?);
     }
     Ok(all)
 }

@@ -34,6 +34,9 @@ pub struct SocketsArgs {
     /// Only sockets whose remote address is IP.
     #[arg(long, value_name = "IP")]
     pub peer: Option<IpAddr>,
+    /// UDP sockets instead of TCP (states: ESTABLISHED for connected, CLOSE for unconnected).
+    #[arg(long)]
+    pub udp: bool,
     /// IPv4 only.
     #[arg(short = '4', conflicts_with = "ipv6")]
     pub ipv4: bool,
@@ -140,10 +143,15 @@ impl Report for SocketsReport {
             s.listen.to_string(),
             self.summary.total.to_string(),
         ]);
+        let proto = if self.filters.iter().any(|f| f == "UDP") {
+            "UDP sockets"
+        } else {
+            "TCP sockets"
+        };
         writeln!(
             out,
             "{} {}",
-            st.bold("TCP sockets"),
+            st.bold(proto),
             if self.filters.is_empty() {
                 String::new()
             } else {
@@ -299,7 +307,7 @@ fn sysctls() -> Sysctls {
 fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
     let privileged = Privilege::discover().sys_admin || nix::unistd::geteuid().is_root();
     let before = a.interval.map(|_| gather::tcpext());
-    let socks = gather::dump_all(!a.ipv6, !a.ipv4, states)
+    let socks = gather::dump_all_proto(!a.ipv6, !a.ipv4, a.udp, states)
         .map_err(|e| Error::measure(format!("sock_diag dump: {e}")))?;
     let socks: Vec<Sock> = socks
         .into_iter()
@@ -367,6 +375,9 @@ fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
     }
     if let Some(p) = a.peer {
         filters.push(format!("peer {p}"));
+    }
+    if a.udp {
+        filters.push("UDP".into());
     }
     if a.ipv4 {
         filters.push("IPv4".into());

@@ -300,7 +300,7 @@ fn unprivileged_counts_but_does_not_attribute() {
 #[test]
 fn watch_streams_and_bad_state() {
     let (_lab, leak, _, _, _) = lab();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args([
             "--jsonl",
             "sockets",
@@ -312,19 +312,38 @@ fn watch_streams_and_bad_state() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(450));
+    // Read three refreshes as they come (however loaded the machine is), then Ctrl-C.
+    let mut rd = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let mut l = String::new();
+        if std::io::BufRead::read_line(&mut rd, &mut l).unwrap() == 0 {
+            break;
+        }
+        got.push(l);
+    }
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
-    let o = child.wait_with_output().unwrap();
-    let out = String::from_utf8(o.stdout).unwrap();
-    let lines: Vec<&str> = out.lines().collect();
-    assert!(lines.len() >= 3, "{out}");
-    for l in lines {
+    let st = child.wait().unwrap();
+    assert_eq!(
+        st.code(),
+        Some(1),
+        "the leak is a finding; Ctrl-C ends the watch cleanly"
+    );
+    assert_eq!(got.len(), 3);
+    for l in &got {
         let r: Report = crate::contract::parse_line(l, "summary");
         assert_eq!(r.states.close_wait, 20);
     }
+    // UDP: a bound socket of our own shows up unconnected (CLOSE), owned by this test.
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = u.local_addr().unwrap().port().to_string();
+    let (_, r) = sockets(&["--udp", "--port", &port]);
+    assert_eq!((r.total, r.states.close), (1, 1));
+    assert!(r.filters.contains(&"UDP".to_string()));
+    assert_eq!(r.by_process[0].pid, std::process::id());
     let o = netlab(&["sockets", "--state", "bogus"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("unknown state"));
