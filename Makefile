@@ -24,12 +24,14 @@ interop: deps build
 	python3 tests/interop/interop.py --netlab $(BIN)
 	python3 tests/interop/dns_interop.py --netlab $(BIN)
 	python3 tests/interop/arp_interop.py --netlab $(BIN)
+	python3 tests/interop/sockets_interop.py --netlab $(BIN)
 
 # Benchmarks: netlab vs hping3 / nping per-probe error against the wire; start-up time.
 bench: deps build
 	python3 tests/interop/bench.py --netlab $(BIN)
 	python3 tests/interop/dns_bench.py --netlab $(BIN)
 	python3 tests/interop/arp_bench.py --netlab $(BIN)
+	python3 tests/interop/sockets_bench.py --netlab $(BIN)
 
 # Regenerate man/ and completions/ from the clap definitions.
 docs:

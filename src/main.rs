@@ -6,9 +6,12 @@ use clap::FromArgMatches;
 fn main() {
     let matches = netlab::generate::command().get_matches();
     let cli = netlab::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let code = match netlab::run(&cli, &mut out) {
+    // Buffered: a JSON report is written in one go; events flush themselves as they happen.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let code = match netlab::run(&cli, &mut out).and_then(|c| {
+        std::io::Write::flush(&mut out).map_err(|e| netlab::error::Error::io("write output", e))?;
+        Ok(c)
+    }) {
         Ok(code) => code,
         // `netlab ... | head -1`: the reader went away; that is not a failure.
         Err(e) if e.is_broken_pipe() => 0,

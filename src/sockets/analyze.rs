@@ -226,6 +226,19 @@ pub fn summarize(
     ephemeral: u64,
     th: Thresholds,
 ) -> Summary {
+    summarize_range(socks, owners, ephemeral, (32768, 60999), th)
+}
+
+/// As [`summarize`], with the ephemeral port range (to tell a server's side from a client's
+/// when its listener is gone).
+pub fn summarize_range(
+    socks: &[Sock],
+    owners: &HashMap<u32, (u32, String)>,
+    ephemeral: u64,
+    range: (u16, u16),
+    th: Thresholds,
+) -> Summary {
+    let ephemeral_port = |p: u16| p >= range.0 && p <= range.1;
     let mut s = Summary {
         total: socks.len() as u64,
         ..Default::default()
@@ -249,7 +262,11 @@ pub fn summarize(
         }
         if k.inode == 0 {
             s.unowned.count += 1;
-            if listeners.contains_key(&k.local.port()) {
+            // Server side: a listener on the port, or (listener gone) a fixed local port
+            // talking to an ephemeral one.
+            let server_side = listeners.contains_key(&k.local.port())
+                || (!ephemeral_port(k.local.port()) && ephemeral_port(k.remote.port()));
+            if server_side {
                 *un_port.entry((k.local.port(), k.state)).or_default() += 1;
             } else {
                 *un_flow
@@ -493,6 +510,18 @@ mod tests {
                 .iter()
                 .any(|d| d.code == "accept_queue_full" && d.message.contains("5/4"))
         );
+    }
+
+    #[test]
+    fn server_side_time_wait_without_listener_groups_by_port() {
+        let v: Vec<Sock> = (0..50)
+            .map(|i| sock(6, "127.0.0.5:15500", &format!("127.0.0.1:{}", 40000 + i), 0))
+            .collect();
+        let s = summarize_range(&v, &HashMap::new(), 28232, (32768, 60999), th());
+        assert_eq!(s.unowned.by_local_port.len(), 1);
+        assert_eq!(s.unowned.by_local_port[0].count, 50);
+        assert_eq!(s.unowned.by_local_port[0].listener_pid, None);
+        assert!(s.unowned.by_flow.is_empty());
     }
 
     #[test]

@@ -33,11 +33,12 @@ What is checked:
      (K=50 connections, both ends ESTABLISHED, and K2=30 half-closed by the client: CLOSE_WAIT
      on the server side, FIN_WAIT2 held by the client) while a bounded generator (a listener
      thread and a client thread in this process, short connections each closed by the client,
-     at most 20000 connections / 60 s) churns on port Q2. Every repetition, `netlab --json
+     up to 4000/s, at most 30000 connections / 60 s) churns on port Q2. Every repetition, `netlab --json
      sockets --port Q --state established,close-wait` (and the same without --state) must
      count exactly the stable population (states, total, by_local_port, by_process), and
      `ss -Htan state established state close-wait '( sport = :Q or dport = :Q )'` must agree;
-     the generator must have made connections during every repetition.
+     the generator must have made connections during every repetition; once, netlab's
+     by_process CLOSE_WAIT on Q (this process, K2) equals ss -p's attribution.
 
 Only loopback (127.0.0.1) ever sees traffic.
 """
@@ -66,8 +67,12 @@ UNPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-
 REPS = 20
 K_ESTAB = 50        # stable connections on Q: both ends ESTABLISHED
 K_CLOSE_WAIT = 30   # stable connections on Q half-closed by the client: CLOSE_WAIT on Q's side
-CHURN_MAX_CONNS = 20000
+CHURN_MAX_CONNS = 30000
 CHURN_MAX_S = 60.0
+CHURN_RATE = 4000   # connections/s at most: steady churn without exhausting ephemeral ports
+# Churn clients rotate over these sources (TIME_WAIT 4-tuples spread over 8 x the port range).
+CHURN_SOURCES = [f"127.0.0.{i}" for i in range(2, 10)]
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 LAB_TTL_S = 50.0    # the lab's TIME_WAIT / FIN_WAIT2 sockets live 60 s: check a, b, d before
 
 STATE_KEYS = ["established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time_wait",
@@ -161,6 +166,11 @@ def expect_states(**kw):
     d = dict.fromkeys(STATE_KEYS, 0)
     d.update(kw)
     return d
+
+
+def ss_comm(pid):
+    """A process's command name as ss -p and netlab print it (/proc/PID/comm)."""
+    return Path(f"/proc/{pid}/comm").read_text().strip()
 
 
 def close_wait_rows(doc):
@@ -442,8 +452,9 @@ def check_unprivileged(rep, lab, netlab, docs):
 
 class Churn:
     """A bounded loopback churn generator on port Q2: a listener thread (accept, read to EOF,
-    close) and a client thread (connect, send a byte, close first: TIME_WAIT on the client).
-    Stops by itself after max_conns connections or max_s seconds."""
+    close) and a client thread (connect from 127.0.0.2-9, send a byte, close first: TIME_WAIT
+    on the client), at most CHURN_RATE connections/s. Stops by itself after max_conns
+    connections or max_s seconds."""
 
     def __init__(self, port, max_conns=CHURN_MAX_CONNS, max_s=CHURN_MAX_S):
         self.port, self.max_conns, self.max_s = port, max_conns, max_s
@@ -488,9 +499,14 @@ class Churn:
     def _client(self):
         while (not self.stop_ev.is_set() and self.made < self.max_conns
                and time.monotonic() < self.deadline):
+            ahead = self.started + self.made / CHURN_RATE - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
             c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             c.settimeout(2.0)
             try:
+                c.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                c.bind((CHURN_SOURCES[self.made % len(CHURN_SOURCES)], 0))
                 c.connect((LOOPBACK, self.port))
                 c.sendall(b"x")
             except OSError:
@@ -641,6 +657,19 @@ def check_churn(rep, netlab, q, q2):
         rep.problems("churn/ss_agrees", bad_ss,
                      f"{ss_ok}/{REPS} repetitions: ss -Htan state established state "
                      f"close-wait on port {q} = netlab = the known numbers")
+        # Attribution of the stable CLOSE_WAIT (held by this process) against ss -p, once.
+        try:
+            ss_owners, nobody = ss_close_wait_owners(q)
+            _, doc = netlab_sockets(netlab, ["--port", str(q), "--state", "close-wait"])
+            got = close_wait_rows(doc)
+            want = {(pid, ss_comm(pid)): K_CLOSE_WAIT}
+            p = [] if got == ss_owners == want and not nobody else [
+                f"netlab {got} vs ss -p {ss_owners} ({nobody} unattributed), want {want}"]
+        except (RunError, subprocess.SubprocessError, OSError) as e:
+            p = [str(e)]
+        rep.problems("churn/close_wait_by_process", p,
+                     f"port {q}: this process (pid {pid}) holds {K_CLOSE_WAIT} CLOSE_WAIT in "
+                     f"netlab and ss -p, under churn")
         rep.problems("churn/generator_ran", [f"no connection made during repetitions {idle}"]
                      if idle else [],
                      f"connections made on {q2} during each of the {during} repetitions")
