@@ -710,7 +710,7 @@ def summary_problems(doc):
     return out
 
 
-def check_tcp_info(rep, lab, workdir, family):
+def check_tcp_info(rep, lab, workdir, family, attempt=1):
     """Unprivileged connect mode: TCP_INFO RTT is 0..200 µs above the wire RTT (check 3).
 
     The kernel's RTT sample ends when TCP processes the SYN-ACK, which can be later than the
@@ -770,6 +770,13 @@ def check_tcp_info(rep, lab, workdir, family):
     detail = f"rtt_us - wire in [{min(diffs):.3f}, {max(diffs):.3f}] us" if diffs else ""
     if late:
         detail += "; late SYN-ACK processing by the kernel: " + ", ".join(late)
+    if attempt == 1 and problems:
+        # Timing on a small VM: a vCPU stall between the kernel's SYN timestamp and the wire
+        # (invisible on the wire) can push one probe over. Measure once more, same criterion.
+        print(f"INFO {name}: attempt 1 failed ({'; '.join(problems[:2])}); measuring again", flush=True)
+        return check_tcp_info(rep, lab, workdir, family, attempt=2)
+    if attempt == 2 and not problems:
+        detail += " (second attempt; the first is printed above)"
     rep.problems(name, problems, detail)
 
 
