@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload, NetlinkSerializable,
 };
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -19,20 +20,25 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 /// The kernel answers within microseconds; this only guards against a wedged socket.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-fn request(msg: RouteNetlinkMessage, dump: bool) -> io::Result<Vec<RouteNetlinkMessage>> {
-    let mut socket = Socket::new(NETLINK_ROUTE)?;
+/// Send one netlink request on `protocol` (NETLINK_ROUTE, NETLINK_SOCK_DIAG, ...) and collect
+/// the inner messages of the answer (all of a dump, or the first one).
+pub fn request<T>(protocol: isize, msg: T, dump: bool) -> io::Result<Vec<T>>
+where
+    T: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
+{
+    let mut socket = Socket::new(protocol)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
     let mut hdr = NetlinkHeader::default();
     hdr.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
-    let mut req = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
+    let mut req = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(msg));
     req.finalize();
     let mut buf = vec![0u8; req.header.length as usize];
     req.serialize(&mut buf[..]);
     socket.send(&buf[..], 0)?;
     let deadline = Instant::now() + TIMEOUT;
     let mut out = Vec::new();
-    let mut rbuf = vec![0u8; 1 << 16];
+    let mut rbuf = vec![0u8; 1 << 20];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
@@ -49,10 +55,8 @@ fn request(msg: RouteNetlinkMessage, dump: bool) -> io::Result<Vec<RouteNetlinkM
         let n = socket.recv(&mut &mut rbuf[..], 0)?;
         let mut off = 0;
         while off < n {
-            let msg: NetlinkMessage<RouteNetlinkMessage> =
-                NetlinkMessage::deserialize(&rbuf[off..n]).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}"))
-                })?;
+            let msg: NetlinkMessage<T> = NetlinkMessage::deserialize(&rbuf[off..n])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}")))?;
             let len = msg.header.length as usize;
             match msg.payload {
                 NetlinkPayload::Done(_) => return Ok(out),
@@ -116,7 +120,7 @@ pub fn route_get(dst: IpAddr) -> io::Result<Route> {
     };
     m.header.destination_prefix_length = if dst.is_ipv4() { 32 } else { 128 };
     m.attributes.push(RouteAttribute::Destination(dst.into()));
-    let answers = request(RouteNetlinkMessage::GetRoute(m), false)?;
+    let answers = request(NETLINK_ROUTE, RouteNetlinkMessage::GetRoute(m), false)?;
     let Some(RouteNetlinkMessage::NewRoute(r)) = answers.into_iter().next() else {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -183,6 +187,7 @@ fn state_name(s: NeighbourState) -> &'static str {
 /// The whole neighbour table (IPv4 and IPv6).
 pub fn neighbours() -> io::Result<Vec<Neighbour>> {
     let answers = request(
+        NETLINK_ROUTE,
         RouteNetlinkMessage::GetNeighbour(NeighbourMessage::default()),
         true,
     )?;

@@ -5,21 +5,14 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
 
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
 use netlink_packet_sock_diag::inet::nlas::Nla;
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
-use netlink_sys::{Socket, SocketAddr as NlAddr, protocols::NETLINK_SOCK_DIAG};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
 use crate::sockets::analyze::Sock;
-
-const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Dump TCP sockets of one family whose state bit is in `states`.
 pub fn dump(family: u8, states: u32) -> io::Result<Vec<Sock>> {
@@ -28,97 +21,51 @@ pub fn dump(family: u8, states: u32) -> io::Result<Vec<Sock>> {
 
 /// Dump TCP or UDP sockets of one family whose state bit is in `states`.
 pub fn dump_proto(family: u8, protocol: u8, states: u32) -> io::Result<Vec<Sock>> {
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
-    socket.bind_auto()?;
-    socket.connect(&NlAddr::new(0, 0))?;
-    let mut hdr = NetlinkHeader::default();
-    hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let mut req = NetlinkMessage::new(
-        hdr,
-        SockDiagMessage::InetRequest(InetRequest {
-            family,
-            protocol,
-            extensions: if protocol == IPPROTO_TCP {
-                ExtensionFlags::INFO
-            } else {
-                ExtensionFlags::empty()
-            },
-            states: StateFlags::from_bits_truncate(states),
-            socket_id: if family == AF_INET {
-                SocketId::new_v4()
-            } else {
-                SocketId::new_v6()
-            },
+    let req = SockDiagMessage::InetRequest(InetRequest {
+        family,
+        protocol,
+        extensions: if protocol == IPPROTO_TCP {
+            ExtensionFlags::INFO
+        } else {
+            ExtensionFlags::empty()
+        },
+        states: StateFlags::from_bits_truncate(states),
+        socket_id: if family == AF_INET {
+            SocketId::new_v4()
+        } else {
+            SocketId::new_v6()
+        },
+    });
+    let answers = crate::net::netlink::request(NETLINK_SOCK_DIAG, req, true)?;
+    Ok(answers
+        .into_iter()
+        .filter_map(|m| match m {
+            SockDiagMessage::InetResponse(r) => {
+                let h = &r.header;
+                // tcp_info: last_data_recv (ms since data or FIN last arrived) at offset 52.
+                let last_recv_ms = r.nlas.iter().find_map(|n| match n {
+                    Nla::TcpInfo(b) if b.len() >= 56 => {
+                        Some(u32::from_ne_bytes([b[52], b[53], b[54], b[55]]))
+                    }
+                    _ => None,
+                });
+                Some(Sock {
+                    state: h.state,
+                    local: SocketAddr::new(h.socket_id.source_address, h.socket_id.source_port),
+                    remote: SocketAddr::new(
+                        h.socket_id.destination_address,
+                        h.socket_id.destination_port,
+                    ),
+                    recv_q: h.recv_queue,
+                    send_q: h.send_queue,
+                    inode: h.inode,
+                    uid: h.uid,
+                    last_recv_ms,
+                })
+            }
+            _ => None,
         })
-        .into(),
-    );
-    req.finalize();
-    let mut buf = vec![0u8; req.header.length as usize];
-    req.serialize(&mut buf[..]);
-    socket.send(&buf[..], 0)?;
-    let deadline = Instant::now() + TIMEOUT;
-    let mut out = Vec::new();
-    let mut rbuf = vec![0u8; 1 << 20];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(
-            std::os::fd::AsFd::as_fd(&socket),
-            PollFlags::POLLIN,
-        )];
-        if ms == 0 || poll(&mut fds, PollTimeout::from(ms)).map_err(io::Error::from)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "sock_diag: no answer from the kernel",
-            ));
-        }
-        let n = socket.recv(&mut &mut rbuf[..], 0)?;
-        let mut off = 0;
-        while off < n {
-            let msg =
-                NetlinkMessage::<SockDiagMessage>::deserialize(&rbuf[off..n]).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag: {e}"))
-                })?;
-            let len = msg.header.length as usize;
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(e) => {
-                    return Err(e
-                        .code
-                        .map(|c| io::Error::from_raw_os_error(-c.get()))
-                        .unwrap_or_else(|| io::Error::other("sock_diag error")));
-                }
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    let h = &r.header;
-                    // tcp_info: last_data_recv (ms since data or FIN last arrived) at offset 52.
-                    let last_recv_ms = r.nlas.iter().find_map(|n| match n {
-                        Nla::TcpInfo(b) if b.len() >= 56 => {
-                            Some(u32::from_ne_bytes([b[52], b[53], b[54], b[55]]))
-                        }
-                        _ => None,
-                    });
-                    out.push(Sock {
-                        state: h.state,
-                        local: SocketAddr::new(h.socket_id.source_address, h.socket_id.source_port),
-                        remote: SocketAddr::new(
-                            h.socket_id.destination_address,
-                            h.socket_id.destination_port,
-                        ),
-                        recv_q: h.recv_queue,
-                        send_q: h.send_queue,
-                        inode: h.inode,
-                        uid: h.uid,
-                        last_recv_ms,
-                    });
-                }
-                _ => {}
-            }
-            if len == 0 {
-                break;
-            }
-            off += len;
-        }
-    }
+        .collect())
 }
 
 /// Both families (or one), with the state filter (TCP).
