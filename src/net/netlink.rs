@@ -26,6 +26,22 @@ pub fn request<T>(protocol: isize, msg: T, dump: bool) -> io::Result<Vec<T>>
 where
     T: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
 {
+    let mut out = Vec::new();
+    request_each(protocol, msg, dump, |m| out.push(m))?;
+    Ok(out)
+}
+
+/// Like [`request`], but hand each inner message to `each` as it is read (a dump of tens of
+/// thousands of sockets is never held whole).
+pub fn request_each<T>(
+    protocol: isize,
+    msg: T,
+    dump: bool,
+    mut each: impl FnMut(T),
+) -> io::Result<()>
+where
+    T: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
+{
     let mut socket = Socket::new(protocol)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
@@ -37,7 +53,6 @@ where
     req.serialize(&mut buf[..]);
     socket.send(&buf[..], 0)?;
     let deadline = Instant::now() + TIMEOUT;
-    let mut out = Vec::new();
     let mut rbuf = vec![0u8; 1 << 20];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -59,7 +74,7 @@ where
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}")))?;
             let len = msg.header.length as usize;
             match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
+                NetlinkPayload::Done(_) => return Ok(()),
                 NetlinkPayload::Error(e) => {
                     return Err(e
                         .code
@@ -67,9 +82,9 @@ where
                         .unwrap_or_else(|| io::Error::other("netlink error")));
                 }
                 NetlinkPayload::InnerMessage(m) => {
-                    out.push(m);
+                    each(m);
                     if !dump {
-                        return Ok(out);
+                        return Ok(());
                     }
                 }
                 _ => {}

@@ -363,6 +363,9 @@ def main():
     """Build the population, time both pairs, print the table, tear down."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
+    ap.add_argument("--hold", type=float, default=0.0, metavar="SECONDS",
+                    help="only build the population and hold it this long (for profiling), "
+                         "no timing")
     opts = ap.parse_args()
     if shutil.which("ss") is None:
         print("sockets_bench: skipped: missing ss")
@@ -404,6 +407,10 @@ def main():
         log(f"built in {time.monotonic() - started:.1f}s "
             f"(generators: {', '.join(str(g.ready['build_s']) + 's' for g in gens)})")
 
+        if opts.hold > 0:
+            log(f"holding the population for {opts.hold:.0f}s (--hold)")
+            time.sleep(opts.hold)
+            return 0
         before, total, _ = netlab_states(netlab)
         ss_before = ss_total_states()
         cmds = [
