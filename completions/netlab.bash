@@ -1005,7 +1005,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__sockets)
-            opts="-4 -6 -q -v -h --state --port --pid --peer --udp --close-wait-min --time-wait-pct --interval --watch --json --jsonl --color --timeout --quiet --verbose --help"
+            opts="-4 -6 -q -v -h --state --port --pid --peer --udp --unix --close-wait-min --time-wait-pct --interval --watch --json --jsonl --color --timeout --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -217,7 +217,7 @@ complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l state -d 'Only
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l port -d 'Only sockets whose local or remote port is PORT' -r
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l pid -d 'Only sockets process PID holds' -r
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l peer -d 'Only sockets whose remote address is IP' -r
-complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l close-wait-min -d 'CLOSE_WAIT sockets of one process and port that make a diagnosis' -r
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l close-wait-min -d 'CLOSE_WAIT sockets of one process and port that make a diagnosis (with --unix: peer-closed sockets of one process and path)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l time-wait-pct -d 'Share of the ephemeral port range in TIME_WAIT to one destination that warns, %' -r
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l interval -d 'Read the listen counters twice, this far apart, and report the change' -r
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l watch -d 'Refresh every SECONDS until Ctrl-C (in place on a terminal; JSON Lines with --jsonl)' -r
@@ -226,6 +226,7 @@ always\t'Always colour'
 never\t'Never colour'"
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l udp -d 'UDP sockets instead of TCP (states: ESTABLISHED for connected, CLOSE for unconnected)'
+complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l unix -d 'Unix-domain sockets instead of TCP (`ss -x`): by type, state, process and path, with peer-closed sockets still held and full accept queues (states: established, listen, unconnected, connecting)'
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s 4 -d 'IPv4 only'
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s 6 -d 'IPv6 only'
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l json -d 'Print one JSON document (the whole report) on stdout'

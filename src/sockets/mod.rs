@@ -1,8 +1,10 @@
 //! `netlab sockets`: socket-state summaries that explain CLOSE_WAIT and TIME_WAIT, from
-//! netlink sock_diag (not /proc/net/tcp, which miscounts under churn). TCP only for now.
+//! netlink sock_diag (not /proc/net/tcp, which miscounts under churn). TCP by default, UDP
+//! with `--udp`, Unix-domain with `--unix`.
 
 pub mod analyze;
 pub mod gather;
+pub mod unix;
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
@@ -37,13 +39,19 @@ pub struct SocketsArgs {
     /// UDP sockets instead of TCP (states: ESTABLISHED for connected, CLOSE for unconnected).
     #[arg(long)]
     pub udp: bool,
+    /// Unix-domain sockets instead of TCP (`ss -x`): by type, state, process and path, with
+    /// peer-closed sockets still held and full accept queues (states: established, listen,
+    /// unconnected, connecting).
+    #[arg(long, conflicts_with_all = ["udp", "port", "peer", "ipv4", "ipv6", "interval", "time_wait_pct"])]
+    pub unix: bool,
     /// IPv4 only.
     #[arg(short = '4', conflicts_with = "ipv6")]
     pub ipv4: bool,
     /// IPv6 only.
     #[arg(short = '6')]
     pub ipv6: bool,
-    /// CLOSE_WAIT sockets of one process and port that make a diagnosis.
+    /// CLOSE_WAIT sockets of one process and port that make a diagnosis (with --unix:
+    /// peer-closed sockets of one process and path).
     #[arg(long, default_value_t = 5)]
     pub close_wait_min: u64,
     /// Share of the ephemeral port range in TIME_WAIT to one destination that warns, %.
@@ -404,10 +412,61 @@ fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
     })
 }
 
+fn build_unix(a: &SocketsArgs, states: u32) -> Result<unix::UnixReport> {
+    let privileged = Privilege::discover().sys_admin || nix::unistd::geteuid().is_root();
+    let socks = unix::dump(states).map_err(|e| Error::measure(format!("sock_diag dump: {e}")))?;
+    let inodes: HashSet<u32> = socks.iter().map(|k| k.inode).collect();
+    let (owners, _unreadable) = gather::owners(&inodes);
+    let socks: Vec<unix::UnixSock> = match a.pid {
+        Some(pid) => socks
+            .into_iter()
+            .filter(|k| owners.get(&k.inode).is_some_and(|o| o.0 == pid))
+            .collect(),
+        None => socks,
+    };
+    let summary = unix::summarize(&socks, &owners, a.close_wait_min.max(1));
+    let mut filters = Vec::new();
+    if !a.state.is_empty() {
+        filters.push(format!("state {}", a.state.join(",")));
+    }
+    if let Some(p) = a.pid {
+        filters.push(format!("pid {p}"));
+    }
+    let mut notes = Vec::new();
+    if !privileged && summary.not_attributed > 0 {
+        notes.push(format!(
+            "not root: {} sockets of other users are counted but not attributed to a process",
+            summary.not_attributed
+        ));
+    }
+    Ok(unix::UnixReport {
+        schema_version: SCHEMA_VERSION,
+        command: "sockets",
+        family: "unix",
+        filters,
+        summary,
+        privileged,
+        notes,
+    })
+}
+
 /// Run `netlab sockets`.
 pub fn run(a: &SocketsArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i32> {
     let mut states = 0u32;
-    for s in &a.state {
+    if a.unix {
+        for s in &a.state {
+            let n = unix::state_number(s).ok_or_else(|| {
+                Error::usage(format!(
+                    "unknown Unix socket state {s:?}: use established, listen, unconnected, connecting"
+                ))
+            })?;
+            states |= 1 << n;
+        }
+        if states == 0 {
+            states = !0;
+        }
+    }
+    for s in a.state.iter().filter(|_| !a.unix) {
         let n = analyze::state_number(s).ok_or_else(|| {
             Error::usage(format!("unknown state {s:?}: use established, syn-sent, syn-recv, fin-wait1, fin-wait2, time-wait, close, close-wait, last-ack, listen, closing"))
         })?;
@@ -419,10 +478,20 @@ pub fn run(a: &SocketsArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Resul
     if states == 0 {
         states = !(1u32 << 12); // every state but request sockets (like ss)
     }
+    // One refresh: print the report, return its exit code.
+    let once = |printer: &mut Printer<'_>| -> Result<i32> {
+        if a.unix {
+            let r = build_unix(a, states)?;
+            printer.report(&r)?;
+            Ok(r.exit_code())
+        } else {
+            let r = build(a, states)?;
+            printer.report(&r)?;
+            Ok(r.exit_code())
+        }
+    };
     let Some(every) = a.watch else {
-        let r = build(a, states)?;
-        printer.report(&r)?;
-        return Ok(r.exit_code());
+        return once(printer);
     };
     if !(every.is_finite() && every > 0.0 && every <= 3600.0) {
         return Err(Error::usage("--watch takes seconds between 0 and 3600"));
@@ -431,12 +500,10 @@ pub fn run(a: &SocketsArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Resul
     let tty = io::stdout().is_terminal() && printer.style.format == Format::Table;
     let mut last = 0;
     while !sys::interrupted() {
-        let r = build(a, states)?;
-        last = r.exit_code();
         if tty {
             printer.note("\x1b[H\x1b[2J")?;
         }
-        printer.report(&r)?;
+        last = once(printer)?;
         if !sys::sleep_interruptible(Duration::from_secs_f64(every)) {
             break;
         }

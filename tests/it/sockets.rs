@@ -348,3 +348,181 @@ fn watch_streams_and_bad_state() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("unknown state"));
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnixReport {
+    schema_version: u32,
+    command: String,
+    family: String,
+    filters: Vec<String>,
+    total: u64,
+    states: UnixStates,
+    by_type: Vec<UnixByType>,
+    by_process: Vec<ByProcess>,
+    by_path: Vec<UnixByPath>,
+    listeners: Vec<UnixListener>,
+    peer_closed: Vec<UnixPeerClosed>,
+    not_attributed: u64,
+    diagnoses: Vec<Diagnosis>,
+    privileged: bool,
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnixStates {
+    established: u64,
+    listen: u64,
+    unconnected: u64,
+    connecting: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnixByType {
+    #[serde(rename = "type")]
+    kind: String,
+    state: String,
+    count: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnixByPath {
+    path: String,
+    state: String,
+    count: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnixListener {
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
+    queue: u32,
+    backlog: u32,
+    pid: Option<u32>,
+    command: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnixPeerClosed {
+    pid: Option<u32>,
+    command: Option<String>,
+    path: Option<String>,
+    count: u64,
+}
+
+/// `--unix` on a listener of this test's own: 6 accepted connections whose clients have closed
+/// (peer-closed, held), a full accept queue (backlog 2, two waiting), an unconnected datagram
+/// socket; counts equal `ss -xa` for the same path.
+#[test]
+fn unix_peer_closed_and_full_queue() {
+    use std::os::unix::net::{UnixDatagram, UnixListener as L, UnixStream};
+    let dir = std::env::temp_dir().join(format!("netlab-unix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    let p = path.to_str().unwrap().to_string();
+    // std listens with a backlog of 128: a second listen() on the same fd lowers it to 2.
+    let l = L::bind(&path).unwrap();
+    nix::sys::socket::listen(&l, nix::sys::socket::Backlog::new(2).unwrap()).unwrap();
+    let mut accepted = Vec::new();
+    for _ in 0..6 {
+        let c = UnixStream::connect(&path).unwrap();
+        accepted.push(l.accept().unwrap().0);
+        drop(c);
+    }
+    let waiting: Vec<UnixStream> = (0..2)
+        .map(|_| UnixStream::connect(&path).unwrap())
+        .collect();
+    let dg = UnixDatagram::bind(dir.join("dg.sock")).unwrap();
+    let me = std::process::id().to_string();
+    let (c, r): (i32, UnixReport) = {
+        let o = netlab(&["--json", "sockets", "--unix", "--pid", &me]);
+        (code(&o), parse(&stdout(&o)))
+    };
+    assert_eq!(c, 1, "peer-closed sockets and a full queue are findings");
+    assert_eq!((r.command.as_str(), r.family.as_str()), ("sockets", "unix"));
+    assert_eq!(r.schema_version, 1);
+    // Ours: listener, 6 accepted, 2 waiting clients, the datagram socket.
+    assert_eq!(r.states.listen, 1);
+    assert_eq!(r.states.established, 8);
+    assert_eq!(r.states.unconnected, 1);
+    assert_eq!(r.total, 10);
+    let lst = r
+        .listeners
+        .iter()
+        .find(|x| x.path == p)
+        .expect("our listener");
+    assert_eq!((lst.queue, lst.backlog), (2, 2));
+    assert_eq!(lst.pid, Some(std::process::id()));
+    assert_eq!(lst.kind, "stream");
+    let pc = r
+        .peer_closed
+        .iter()
+        .find(|x| x.path.as_deref() == Some(p.as_str()))
+        .expect("peer-closed on our path");
+    assert_eq!(pc.count, 6);
+    assert_eq!(pc.pid, Some(std::process::id()));
+    let codes: Vec<&str> = r.diagnoses.iter().map(|d| d.code.as_str()).collect();
+    assert!(codes.contains(&"unix_peer_closed"), "{codes:?}");
+    assert!(codes.contains(&"unix_accept_queue_full"), "{codes:?}");
+    let row = |st: &str| {
+        r.by_path
+            .iter()
+            .find(|x| x.path == p && x.state == st)
+            .map_or(0, |x| x.count)
+    };
+    assert_eq!(
+        row("ESTABLISHED"),
+        6,
+        "accepted sockets carry the listener's path"
+    );
+    assert_eq!(row("LISTEN"), 1);
+    assert!(
+        r.by_type
+            .iter()
+            .any(|t| t.kind == "dgram" && t.state == "UNCONNECTED")
+    );
+    // The same path as ss sees it (the whole host, not only our pid: the two sockets waiting
+    // in the accept queue carry the path too but belong to no process yet).
+    let whole: UnixReport = parse(&stdout(&netlab(&["--json", "sockets", "--unix"])));
+    let ours = |st: &str| {
+        whole
+            .by_path
+            .iter()
+            .find(|x| x.path == p && x.state == st)
+            .map_or(0, |x| x.count)
+    };
+    let o = Command::new("ss")
+        .args(["-xaH", "src", &p])
+        .output()
+        .expect("ss (iproute2) is needed: `make deps` installs it");
+    let text = String::from_utf8_lossy(&o.stdout);
+    let n = |st: &str| {
+        text.lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(st))
+            .count() as u64
+    };
+    assert_eq!(ours("ESTABLISHED"), n("ESTAB"), "ss:\n{text}");
+    assert_eq!(ours("LISTEN"), n("LISTEN"), "ss:\n{text}");
+    // State filter, and a bad one.
+    let (_, r): (i32, UnixReport) = {
+        let o = netlab(&[
+            "--json", "sockets", "--unix", "--state", "listen", "--pid", &me,
+        ]);
+        (code(&o), parse(&stdout(&o)))
+    };
+    assert_eq!((r.total, r.states.listen), (1, 1));
+    let o = netlab(&["sockets", "--unix", "--state", "time-wait"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("unknown Unix socket state"));
+    let o = netlab(&["sockets", "--unix", "--udp"]);
+    assert_eq!(code(&o), 2);
+    drop((accepted, waiting, dg, l));
+    let _ = std::fs::remove_dir_all(&dir);
+}
