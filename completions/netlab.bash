@@ -37,6 +37,9 @@ _netlab() {
             netlab,tcp)
                 cmd="netlab__subcmd__tcp"
                 ;;
+            netlab,tls)
+                cmd="netlab__subcmd__tls"
+                ;;
             netlab__subcmd__arp,announce)
                 cmd="netlab__subcmd__arp__subcmd__announce"
                 ;;
@@ -112,6 +115,9 @@ _netlab() {
             netlab__subcmd__help,tcp)
                 cmd="netlab__subcmd__help__subcmd__tcp"
                 ;;
+            netlab__subcmd__help,tls)
+                cmd="netlab__subcmd__help__subcmd__tls"
+                ;;
             netlab__subcmd__help__subcmd__arp,announce)
                 cmd="netlab__subcmd__help__subcmd__arp__subcmd__announce"
                 ;;
@@ -136,6 +142,9 @@ _netlab() {
             netlab__subcmd__help__subcmd__tcp,handshake)
                 cmd="netlab__subcmd__help__subcmd__tcp__subcmd__handshake"
                 ;;
+            netlab__subcmd__help__subcmd__tls,inspect)
+                cmd="netlab__subcmd__help__subcmd__tls__subcmd__inspect"
+                ;;
             netlab__subcmd__tcp,handshake)
                 cmd="netlab__subcmd__tcp__subcmd__handshake"
                 ;;
@@ -148,6 +157,18 @@ _netlab() {
             netlab__subcmd__tcp__subcmd__help,help)
                 cmd="netlab__subcmd__tcp__subcmd__help__subcmd__help"
                 ;;
+            netlab__subcmd__tls,help)
+                cmd="netlab__subcmd__tls__subcmd__help"
+                ;;
+            netlab__subcmd__tls,inspect)
+                cmd="netlab__subcmd__tls__subcmd__inspect"
+                ;;
+            netlab__subcmd__tls__subcmd__help,help)
+                cmd="netlab__subcmd__tls__subcmd__help__subcmd__help"
+                ;;
+            netlab__subcmd__tls__subcmd__help,inspect)
+                cmd="netlab__subcmd__tls__subcmd__help__subcmd__inspect"
+                ;;
             *)
                 ;;
         esac
@@ -155,7 +176,7 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-q -v -h -V --json --jsonl --color --timeout --quiet --verbose --help --version tcp dns arp sockets lab generate help"
+            opts="-q -v -h -V --json --jsonl --color --timeout --quiet --verbose --help --version tcp dns tls arp sockets lab generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -715,7 +736,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="tcp dns arp sockets lab generate help"
+            opts="tcp dns tls arp sockets lab generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -925,6 +946,34 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help__subcmd__tcp__subcmd__handshake)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__tls)
+            opts="inspect"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__tls__subcmd__inspect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1173,6 +1222,112 @@ _netlab() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__tls)
+            opts="-q -v -h --json --jsonl --color --timeout --quiet --verbose --help inspect help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__tls__subcmd__help)
+            opts="inspect help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__tls__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__tls__subcmd__help__subcmd__inspect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__tls__subcmd__inspect)
+            opts="-4 -6 -q -v -h --sni --no-sni --alpn --ca --roots --tls12 --tls13 --strict --no-hostname-check --keylog --json --jsonl --color --timeout --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sni)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --alpn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --roots)
+                    COMPREPLY=($(compgen -W "webpki native" -- "${cur}"))
+                    return 0
+                    ;;
+                --keylog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

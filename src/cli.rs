@@ -71,6 +71,8 @@ pub enum Command {
     Tcp(crate::tcp::TcpArgs),
     /// DNS: resolution from the root, every server, every hop.
     Dns(crate::dns::DnsArgs),
+    /// TLS: timed handshake breakdown, certificate chain and every verification problem.
+    Tls(crate::tls::TlsArgs),
     /// ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table.
     Arp(crate::arp::ArpArgs),
     /// Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up.

@@ -31,6 +31,7 @@ pub mod output;
 pub mod sockets;
 pub mod sys;
 pub mod tcp;
+pub mod tls;
 
 use std::io::{IsTerminal, Write};
 
@@ -69,6 +70,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<i32> {
     match &cli.command {
         Command::Tcp(a) => tcp::run(a, &cli.global, &mut printer),
         Command::Dns(a) => dns::run(a, &cli.global, &mut printer),
+        Command::Tls(a) => tls::run(a, &cli.global, &mut printer),
         Command::Arp(a) => arp::run(a, &cli.global, &mut printer),
         Command::Sockets(a) => sockets::run(a, &cli.global, &mut printer),
         Command::Lab(a) => lab::run(a, &cli.global, &mut printer),

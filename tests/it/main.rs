@@ -11,4 +11,5 @@ mod lookup;
 mod netns;
 mod sockets;
 mod tcp;
+mod tls;
 mod util;

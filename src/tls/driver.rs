@@ -1,0 +1,687 @@
+//! The handshake, one record at a time: DNS, TCP connect, then rustls fed each server record
+//! as it completes, and each client flight split into records as it is sent; a timeline entry
+//! per handshake message, timed from the moment the TCP connection was up.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor};
+use rustls::{ClientConfig, ClientConnection, KeyLog};
+
+use crate::GlobalOpts;
+use crate::error::{Error, Result};
+use crate::net::{self, Family};
+use crate::tls::InspectArgs;
+use crate::tls::record::{self, Reassembler, TrafficKey};
+use crate::tls::report::{Event, Negotiated, TimingUs, TlsReport};
+use crate::tls::verify::Recorder;
+
+/// How long to keep reading after the handshake for NewSessionTicket messages.
+const TICKET_WAIT: Duration = Duration::from_millis(200);
+
+/// Secrets rustls logs, kept for opening records (and written to --keylog).
+#[derive(Debug, Default)]
+struct Secrets {
+    map: Mutex<HashMap<String, Vec<u8>>>,
+    file: Option<Mutex<std::fs::File>>,
+}
+
+impl KeyLog for Secrets {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(label.to_string(), secret.to_vec());
+        }
+        if let Some(f) = &self.file
+            && let Ok(mut f) = f.lock()
+        {
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+            let _ = writeln!(f, "{label} {} {}", hex(client_random), hex(secret));
+        }
+    }
+    fn will_log(&self, _label: &str) -> bool {
+        true
+    }
+}
+
+impl Secrets {
+    fn get(&self, label: &str) -> Option<Vec<u8>> {
+        self.map.lock().ok()?.get(label).cloned()
+    }
+}
+
+/// One direction of the conversation as we label it.
+#[derive(Debug, Default)]
+struct Side {
+    /// Plaintext handshake messages.
+    plain: Reassembler,
+    /// Encrypted handshake messages (TLS 1.3, after opening).
+    inner: Reassembler,
+    /// TLS 1.3 handshake key, then application key.
+    hs_key: Option<TrafficKey>,
+    app_key: Option<TrafficKey>,
+    /// TLS 1.2: ChangeCipherSpec seen, records after it are encrypted.
+    ccs: bool,
+}
+
+/// Load trust anchors: the --ca file, or the chosen store.
+fn roots(a: &InspectArgs) -> Result<Vec<TrustAnchor<'static>>> {
+    if let Some(path) = &a.ca {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| {
+                Error::usage(format!(
+                    "cannot read CA file {}: {e} (give a PEM file of CA certificates)",
+                    path.display()
+                ))
+            })?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| {
+                Error::usage(format!(
+                    "bad CA file {}: {e} (give a PEM file of CA certificates)",
+                    path.display()
+                ))
+            })?;
+        if certs.is_empty() {
+            return Err(Error::usage(format!(
+                "no certificate in CA file {} (give a PEM file of CA certificates)",
+                path.display()
+            )));
+        }
+        let mut out = Vec::new();
+        for c in &certs {
+            let ta = webpki::anchor_from_trusted_cert(c).map_err(|e| {
+                Error::usage(format!("bad CA certificate in {}: {e}", path.display()))
+            })?;
+            out.push(ta.to_owned());
+        }
+        return Ok(out);
+    }
+    match a.roots {
+        crate::tls::Roots::Webpki => Ok(webpki_roots::TLS_SERVER_ROOTS.to_vec()),
+        crate::tls::Roots::Native => {
+            let r = rustls_native_certs::load_native_certs();
+            Ok(r.certs
+                .iter()
+                .filter_map(|c| {
+                    webpki::anchor_from_trusted_cert(c)
+                        .ok()
+                        .map(|t| t.to_owned())
+                })
+                .collect())
+        }
+    }
+}
+
+fn parse_target(t: &str) -> Result<(String, u16)> {
+    // HOST, HOST:PORT, [V6]:PORT, bare V6.
+    if t.parse::<IpAddr>().is_ok() {
+        return Ok((t.to_string(), 443));
+    }
+    if t.contains(':') || t.starts_with('[') {
+        let hp = net::parse_host_port(t)?;
+        return Ok((hp.host, hp.port));
+    }
+    if t.is_empty() {
+        return Err(Error::usage("empty target (write HOST or HOST:PORT)"));
+    }
+    Ok((t.to_string(), 443))
+}
+
+fn parse_alpn(s: &str) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for p in s.split(',') {
+        let p = p.trim();
+        if p.is_empty() || p.len() > 255 || !p.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::usage(format!(
+                "bad ALPN list {s:?}: give comma-separated protocol names (h2,http/1.1)"
+            )));
+        }
+        out.push(p.as_bytes().to_vec());
+    }
+    Ok(out)
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Run one inspection.
+pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
+    let timeout = g.timeout.unwrap_or(Duration::from_secs(5));
+    let (host, port) = parse_target(&a.target)?;
+    let alpn = a.alpn.as_deref().map(parse_alpn).transpose()?;
+    let anchors = roots(a)?;
+    let keylog_file = match &a.keylog {
+        Some(p) => Some(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| Error::usage(format!("cannot write key log {}: {e}", p.display())))?,
+        )),
+        None => None,
+    };
+    let sni_name = if a.no_sni {
+        None
+    } else {
+        Some(a.sni.clone().unwrap_or_else(|| host.clone()))
+    };
+    // The name the certificate must carry: the SNI, or the host when none is sent.
+    let expect_str = sni_name.clone().unwrap_or_else(|| host.clone());
+    let expected = ServerName::try_from(expect_str.clone()).map_err(|_| {
+        Error::usage(format!(
+            "{expect_str:?} is not a valid DNS name or IP address"
+        ))
+    })?;
+    let family = if a.ipv4 {
+        Family::V4
+    } else if a.ipv6 {
+        Family::V6
+    } else {
+        Family::Any
+    };
+
+    // The client is ready before the connection, so ClientHello leaves as soon as it is up.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = if a.tls12 {
+        vec![&rustls::version::TLS12]
+    } else if a.tls13 {
+        vec![&rustls::version::TLS13]
+    } else {
+        vec![&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let recorder = Arc::new(Recorder::new(
+        anchors,
+        expected.to_owned(),
+        !a.no_hostname_check,
+        a.strict,
+        provider.clone(),
+    ));
+    let rec = recorder.rec.clone();
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| Error::usage(format!("TLS versions: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder)
+        .with_no_client_auth();
+    let secrets = Arc::new(Secrets {
+        map: Mutex::new(HashMap::new()),
+        file: keylog_file,
+    });
+    config.key_log = secrets.clone();
+    config.enable_sni = sni_name.is_some();
+    config.resumption = rustls::client::Resumption::disabled();
+    if let Some(p) = alpn.clone() {
+        config.alpn_protocols = p;
+    }
+    // The name rustls sends as SNI (and would check): ours, or the address without SNI.
+    let conn_name = ServerName::try_from(expect_str.clone())
+        .map_err(|_| Error::usage(format!("{expect_str:?} is not a valid server name")))?;
+    let mut conn = ClientConnection::new(Arc::new(config), conn_name)
+        .map_err(|e| Error::measure(format!("TLS client: {e}")))?;
+
+    let t_start = Instant::now();
+    let addrs = net::resolve(&host, family, timeout)?;
+    let dns_us = if host.parse::<IpAddr>().is_ok() {
+        None
+    } else {
+        Some(t_start.elapsed().as_micros() as u64)
+    };
+    let ip = addrs[0];
+    let dst = SocketAddr::new(ip, port);
+    let deadline = Instant::now() + timeout;
+    let c = net::start_connect(dst, None, None)?;
+    let connect_started = c.started;
+    match c.wait(deadline) {
+        net::ConnectEnd::Connected => {}
+        other => {
+            return Err(Error::measure(format!(
+                "TCP connect to {dst}: {} (check the host and port)",
+                match other {
+                    net::ConnectEnd::Refused => "refused".to_string(),
+                    net::ConnectEnd::TimedOut =>
+                        format!("no answer within {}", net::fmt_duration(timeout)),
+                    net::ConnectEnd::Unreachable(e) | net::ConnectEnd::Failed(e) => e.to_string(),
+                    net::ConnectEnd::Connected => String::new(),
+                }
+            )));
+        }
+    }
+    let t0 = Instant::now();
+    let tcp_connect_us = (t0 - connect_started).as_micros() as u64;
+    let sock: std::net::TcpStream = c.sock.into();
+    sock.set_nonblocking(false)
+        .map_err(|e| Error::io("set blocking", e))?;
+    sock.set_nodelay(true).ok();
+
+    let mut d = Drive {
+        sock,
+        t0,
+        deadline,
+        timeline: Vec::new(),
+        client: Side::default(),
+        server: Side::default(),
+        suite: None,
+        secrets,
+        rbuf: Vec::new(),
+        hrr: false,
+        tls13: None,
+        first_server_byte_us: None,
+        client_hello_us: None,
+        server_flight_us: None,
+        client_finished_us: None,
+        alert: None,
+        closed: false,
+        last_rx: 0,
+    };
+    let mut error: Option<String> = None;
+    let mut handshake_total_us = None;
+    loop {
+        if let Err(e) = d.flush(&mut conn) {
+            error = Some(format!("send: {e}"));
+            break;
+        }
+        if !conn.is_handshaking() {
+            handshake_total_us = Some(d.now_us());
+            break;
+        }
+        match d.read_record() {
+            Ok(Some((rec_bytes, at))) => {
+                d.label_in(&rec_bytes, at, &conn);
+                let mut rd: &[u8] = &rec_bytes;
+                while !rd.is_empty() {
+                    if let Err(e) = conn.read_tls(&mut rd) {
+                        error = Some(format!("TLS: {e}"));
+                        break;
+                    }
+                }
+                let processed = conn.process_new_packets();
+                if let Some(v) = conn.protocol_version() {
+                    d.tls13 = Some(v == rustls::ProtocolVersion::TLSv1_3);
+                }
+                if let Err(e) = processed {
+                    // Send our alert (it shows in the timeline), then stop.
+                    let _ = d.flush(&mut conn);
+                    error = Some(describe_tls_error(&e));
+                    break;
+                }
+                if error.is_some() {
+                    break;
+                }
+            }
+            Ok(None) => {
+                error = Some("the server closed the connection during the handshake".to_string());
+                break;
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
+                error = Some(format!(
+                    "no answer within {} (the server stopped mid-handshake)",
+                    net::fmt_duration(timeout)
+                ));
+                break;
+            }
+            Err(e) => {
+                error = Some(format!("receive: {e}"));
+                break;
+            }
+        }
+    }
+    let tcp_info = crate::sys::tcp_info(d.sock.as_fd()).ok();
+    // Post-handshake: TLS 1.3 session tickets arrive about one round trip later.
+    if error.is_none() && d.tls13 == Some(true) {
+        let wait = TICKET_WAIT.max(Duration::from_micros(
+            tcp_info.as_ref().map_or(0, |t| 3 * t.rtt_us as u64),
+        ));
+        d.deadline = (Instant::now() + wait).min(deadline.max(Instant::now() + wait));
+        while let Ok(Some((rec_bytes, at))) = d.read_record() {
+            d.label_in(&rec_bytes, at, &conn);
+            let mut rd: &[u8] = &rec_bytes;
+            let _ = conn.read_tls(&mut rd);
+            if conn.process_new_packets().is_err() {
+                break;
+            }
+        }
+    }
+    conn.send_close_notify();
+    let _ = d.flush(&mut conn);
+    let _ = d.sock.shutdown(std::net::Shutdown::Both);
+
+    // Sent and received records interleave in time; keep each direction's order.
+    d.timeline.sort_by_key(|e| e.t_us);
+    let recorded = rec.lock().map(|r| r.clone()).unwrap_or_default();
+    let negotiated = Negotiated {
+        version: conn.protocol_version().map(|v| match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+            other => format!("{other:?}"),
+        }),
+        cipher_suite: conn
+            .negotiated_cipher_suite()
+            .map(|s| s.suite().as_str().unwrap_or("unknown").to_string()),
+        kx_group: conn
+            .negotiated_key_exchange_group()
+            .map(|g| format!("{:?}", g.name())),
+        alpn: conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        signature_scheme: recorded.signature_scheme.clone(),
+        // rustls (like every client) sends no SNI for an address.
+        sni: sni_name.clone().filter(|n| n.parse::<IpAddr>().is_err()),
+        handshake_kind: conn.handshake_kind().map(|k| match k {
+            rustls::HandshakeKind::Full => "full".to_string(),
+            rustls::HandshakeKind::FullWithHelloRetryRequest => "full_with_hrr".to_string(),
+            rustls::HandshakeKind::Resumed => "resumed".to_string(),
+        }),
+    };
+    let rtt_us = tcp_info.as_ref().map(|t| t.rtt_us as u64);
+    let ch_sh = match (d.client_hello_us, d.first_server_byte_us) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    let timing = TimingUs {
+        dns: dns_us,
+        tcp_connect: tcp_connect_us,
+        client_hello_sent: d.client_hello_us,
+        server_hello_first_byte: d.first_server_byte_us,
+        server_flight_done: d.server_flight_us,
+        cert_verify: recorded.verify_us,
+        client_finished: d.client_finished_us,
+        handshake_total: handshake_total_us,
+        kernel_rtt: rtt_us,
+        // What the server spent between our ClientHello and its first answer byte, beyond
+        // one network round trip (the connect time measures that round trip).
+        server_think: ch_sh.map(|x| x.saturating_sub(tcp_connect_us)),
+    };
+    Ok(crate::tls::report::build(
+        a,
+        &host,
+        dst,
+        timing,
+        negotiated,
+        d.timeline,
+        recorded,
+        error,
+        d.alert,
+        now_unix(),
+    ))
+}
+
+/// Our reading of rustls errors, in words.
+fn describe_tls_error(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::AlertReceived(a) => format!("the server refused the handshake: alert {a:?}"),
+        rustls::Error::PeerIncompatible(p) => format!("the server is incompatible: {p:?}"),
+        rustls::Error::InvalidMessage(m) => {
+            format!("the server sent something that is not TLS: {m:?}")
+        }
+        other => format!("{other}"),
+    }
+}
+
+struct Drive {
+    sock: TcpStream,
+    t0: Instant,
+    deadline: Instant,
+    timeline: Vec<Event>,
+    client: Side,
+    server: Side,
+    suite: Option<u16>,
+    secrets: Arc<Secrets>,
+    rbuf: Vec<u8>,
+    hrr: bool,
+    tls13: Option<bool>,
+    first_server_byte_us: Option<u64>,
+    client_hello_us: Option<u64>,
+    server_flight_us: Option<u64>,
+    client_finished_us: Option<u64>,
+    alert: Option<String>,
+    closed: bool,
+    last_rx: u64,
+}
+
+impl Drive {
+    fn now_us(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64
+    }
+
+    /// Send everything rustls has queued, one timeline entry per message.
+    fn flush(&mut self, conn: &mut ClientConnection) -> io::Result<()> {
+        while conn.wants_write() {
+            let mut out = Vec::new();
+            conn.write_tls(&mut out)?;
+            self.sock.write_all(&out)?;
+            let at = self.now_us();
+            let mut buf = out;
+            for r in record::split_records(&mut buf) {
+                self.label_out(&r, at, conn);
+            }
+        }
+        Ok(())
+    }
+
+    /// Read until one whole record is buffered: the record and when its last byte came.
+    fn read_record(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
+        loop {
+            if let Some(n) = record::record_len(&self.rbuf) {
+                let r: Vec<u8> = self.rbuf.drain(..n).collect();
+                return Ok(Some((r, self.last_rx)));
+            }
+            if self.closed {
+                return Ok(None);
+            }
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "timeout"));
+            }
+            self.sock.set_read_timeout(Some(left))?;
+            let mut b = [0u8; 16 * 1024 + 512];
+            let n = self.sock.read(&mut b)?;
+            if n == 0 {
+                self.closed = true;
+                if self.rbuf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection inside a record",
+                ));
+            }
+            let at = self.now_us();
+            if self.first_server_byte_us.is_none() {
+                self.first_server_byte_us = Some(at);
+            }
+            self.last_rx = at;
+            if self.rbuf.is_empty() && !record::looks_like_record(&b[..n]) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the server answered with something that is not TLS ({:?}…)",
+                        String::from_utf8_lossy(&b[..n.min(24)])
+                    ),
+                ));
+            }
+            self.rbuf.extend_from_slice(&b[..n]);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Out,
+    In,
+}
+
+impl Drive {
+    fn side(&mut self, dir: Dir) -> &mut Side {
+        match dir {
+            Dir::Out => &mut self.client,
+            Dir::In => &mut self.server,
+        }
+    }
+
+    /// Open a TLS 1.3 encrypted record with the handshake key of its direction, or the
+    /// application key once the handshake key no longer opens it.
+    fn open(&mut self, dir: Dir, rec: &[u8]) -> Option<(u8, Vec<u8>)> {
+        let suite = self.suite?;
+        let (hs, app) = match dir {
+            Dir::Out => ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0"),
+            Dir::In => ("SERVER_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0"),
+        };
+        let hs_secret = self.secrets.get(hs);
+        let app_secret = self.secrets.get(app);
+        let side = self.side(dir);
+        if side.hs_key.is_none() && side.app_key.is_none() {
+            side.hs_key = hs_secret.and_then(|s| TrafficKey::new(suite, &s));
+        }
+        if let Some(k) = side.hs_key.as_mut()
+            && let Some(x) = k.open(rec)
+        {
+            return Some(x);
+        }
+        if side.app_key.is_none() {
+            side.app_key = app_secret.and_then(|s| TrafficKey::new(suite, &s));
+        }
+        let x = side.app_key.as_mut()?.open(rec)?;
+        side.hs_key = None;
+        Some(x)
+    }
+
+    fn push(&mut self, dir: Dir, at: u64, msg: String, bytes: usize, ct: u8, encrypted: bool) {
+        self.timeline.push(Event {
+            t_us: at,
+            dir: if dir == Dir::Out { "out" } else { "in" },
+            msg,
+            bytes,
+            record: match ct {
+                record::CHANGE_CIPHER_SPEC => "change_cipher_spec",
+                record::ALERT => "alert",
+                record::HANDSHAKE => "handshake",
+                record::APPLICATION_DATA => "application_data",
+                _ => "unknown",
+            },
+            encrypted,
+        });
+    }
+
+    /// Handshake messages of one direction: name them, note the phase they end.
+    fn messages(&mut self, dir: Dir, at: u64, msgs: Vec<record::HsMsg>, encrypted: bool) {
+        for m in msgs {
+            let mut name = record::handshake_name(m.kind);
+            match (dir, m.kind) {
+                (Dir::Out, 1) => {
+                    self.client_hello_us.get_or_insert(at);
+                }
+                (Dir::In, 2) => {
+                    if record::is_hrr(&m.body) {
+                        name = "HelloRetryRequest".into();
+                        self.hrr = true;
+                    } else if m.body.len() >= 35 {
+                        let sid = m.body[34] as usize;
+                        if m.body.len() >= 37 + sid {
+                            self.suite =
+                                Some(u16::from_be_bytes([m.body[35 + sid], m.body[36 + sid]]));
+                        }
+                    }
+                }
+                (Dir::In, 14) => self.server_flight_us = Some(at),
+                (Dir::In, 20) if self.server_flight_us.is_none() => {
+                    self.server_flight_us = Some(at);
+                }
+                (Dir::Out, 20) => {
+                    self.client_finished_us.get_or_insert(at);
+                }
+                _ => {}
+            }
+            self.push(dir, at, name, m.bytes, record::HANDSHAKE, encrypted);
+        }
+    }
+
+    fn label(&mut self, dir: Dir, r: &[u8], at: u64) {
+        let ct = r[0];
+        let payload = &r[5..];
+        match ct {
+            record::HANDSHAKE if !self.side(dir).ccs => {
+                let msgs = self.side(dir).plain.push(payload);
+                self.messages(dir, at, msgs, false);
+            }
+            record::HANDSHAKE => {
+                // TLS 1.2 after ChangeCipherSpec: the encrypted Finished.
+                let msgs = vec![record::HsMsg {
+                    kind: 20,
+                    bytes: payload.len(),
+                    body: Vec::new(),
+                }];
+                self.messages(dir, at, msgs, true);
+            }
+            record::CHANGE_CIPHER_SPEC => {
+                self.side(dir).ccs = true;
+                self.push(dir, at, "ChangeCipherSpec".into(), payload.len(), ct, false);
+            }
+            record::ALERT if payload.len() == 2 => {
+                let a = format!(
+                    "Alert({}, {})",
+                    if payload[0] == 2 { "fatal" } else { "warning" },
+                    record::alert_name(payload[1])
+                );
+                if dir == Dir::In && (payload[0] == 2 || payload[1] != 0) {
+                    self.alert = Some(a.clone());
+                }
+                self.push(dir, at, a, payload.len(), ct, false);
+            }
+            record::APPLICATION_DATA if self.tls13 != Some(false) => match self.open(dir, r) {
+                Some((record::HANDSHAKE, body)) => {
+                    let msgs = self.side(dir).inner.push(&body);
+                    self.messages(dir, at, msgs, true);
+                }
+                Some((record::ALERT, body)) if body.len() == 2 => {
+                    let a = format!(
+                        "Alert({}, {})",
+                        if body[0] == 2 { "fatal" } else { "warning" },
+                        record::alert_name(body[1])
+                    );
+                    if dir == Dir::In && (body[0] == 2 || body[1] != 0) {
+                        self.alert = Some(a.clone());
+                    }
+                    self.push(dir, at, a, body.len(), record::ALERT, true);
+                }
+                Some((_, body)) => {
+                    self.push(dir, at, "ApplicationData".into(), body.len(), ct, true);
+                }
+                None => {
+                    self.push(dir, at, "EncryptedRecord".into(), payload.len(), ct, true);
+                }
+            },
+            _ => {
+                let name = if ct == record::APPLICATION_DATA {
+                    "ApplicationData".to_string()
+                } else {
+                    format!("Record({ct})")
+                };
+                self.push(
+                    dir,
+                    at,
+                    name,
+                    payload.len(),
+                    ct,
+                    ct == record::APPLICATION_DATA,
+                );
+            }
+        }
+    }
+
+    fn label_out(&mut self, r: &[u8], at: u64, _conn: &ClientConnection) {
+        self.label(Dir::Out, r, at);
+    }
+
+    fn label_in(&mut self, r: &[u8], at: u64, _conn: &ClientConnection) {
+        self.label(Dir::In, r, at);
+    }
+}

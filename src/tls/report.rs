@@ -1,0 +1,386 @@
+//! The `tls inspect` report: phases, timeline, negotiated parameters, certificates and the
+//! verification verdict, rendered as tables or JSON.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::error::{EXIT_FINDING, EXIT_OK, EXIT_USAGE};
+use crate::output::{self, Report, SCHEMA_VERSION, Style};
+use crate::tls::InspectArgs;
+use crate::tls::cert::{self, CertInfo};
+use crate::tls::verify::{Problem, Recorded};
+
+/// One record or handshake message on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// µs since the TCP connection was up (sent: after the write; received: when the read
+    /// that completed its record returned).
+    pub t_us: u64,
+    /// "out" (client → server) or "in".
+    pub dir: &'static str,
+    /// ClientHello, ServerHello, HelloRetryRequest, EncryptedExtensions, Certificate,
+    /// CertificateVerify, Finished, NewSessionTicket, ChangeCipherSpec, Alert(...), ...
+    pub msg: String,
+    /// Size: the handshake message with its header, or the record payload.
+    pub bytes: usize,
+    /// Record content type it came in.
+    pub record: &'static str,
+    /// Sent encrypted (labelled by opening it with the session's secrets).
+    pub encrypted: bool,
+}
+
+/// What was agreed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Negotiated {
+    /// TLSv1.3, TLSv1.2.
+    pub version: Option<String>,
+    /// IANA name (TLS13_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 ...).
+    pub cipher_suite: Option<String>,
+    /// X25519, secp256r1, ...
+    pub kx_group: Option<String>,
+    /// The ALPN protocol the server chose.
+    pub alpn: Option<String>,
+    /// The server's handshake signature scheme.
+    pub signature_scheme: Option<String>,
+    /// SNI sent (null: none).
+    pub sni: Option<String>,
+    /// full, full_with_hrr, resumed.
+    pub handshake_kind: Option<String>,
+}
+
+/// Phases, µs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TimingUs {
+    /// Name resolution (null for an address).
+    pub dns: Option<u64>,
+    /// connect() to established.
+    pub tcp_connect: u64,
+    /// ClientHello sent, since the connection was up.
+    pub client_hello_sent: Option<u64>,
+    /// First byte of the server's answer.
+    pub server_hello_first_byte: Option<u64>,
+    /// The server's flight complete (its Finished in TLS 1.3, ServerHelloDone in 1.2).
+    pub server_flight_done: Option<u64>,
+    /// Local certificate verification (duration).
+    pub cert_verify: Option<u64>,
+    /// Our Finished sent.
+    pub client_finished: Option<u64>,
+    /// Connection up → handshake complete.
+    pub handshake_total: Option<u64>,
+    /// The kernel's smoothed RTT (TCP_INFO).
+    pub kernel_rtt: Option<u64>,
+    /// ClientHello → first answer byte, minus one round trip (the connect time).
+    pub server_think: Option<u64>,
+}
+
+/// Received certificates and the verified chain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Certificates {
+    /// Every certificate the server sent, leaf first.
+    pub received: Vec<CertInfo>,
+    /// Subjects of the verified chain above the leaf, up to the trust anchor (empty when it
+    /// did not verify).
+    pub verified_chain: Vec<String>,
+    /// The trust anchor's subject.
+    pub trust_anchor: Option<String>,
+    /// A stapled OCSP response was sent (its size).
+    pub ocsp_stapled_bytes: Option<usize>,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// No problem found (and the certificate was seen).
+    pub ok: bool,
+    /// Every problem.
+    pub problems: Vec<Problem>,
+    /// The name checked (null with --no-hostname-check).
+    pub checked_name: Option<String>,
+    /// --strict aborted on the first problem.
+    pub strict: bool,
+}
+
+/// A finding that is not about the certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// proxy_suspected, ...
+    pub code: &'static str,
+    /// In words.
+    pub message: String,
+}
+
+/// The `tls inspect` report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsReport {
+    /// JSON contract version.
+    pub schema_version: u32,
+    /// "tls inspect".
+    pub command: &'static str,
+    /// As given.
+    pub target: String,
+    /// Address connected to.
+    pub address: String,
+    /// ok, certificate_problems, refused (alert from the server), failed (garbage, closed
+    /// mid-handshake, a bad signature), timeout.
+    pub outcome: &'static str,
+    /// Why the handshake did not complete.
+    pub error: Option<String>,
+    /// The server's alert, when it sent one.
+    pub alert: Option<String>,
+    /// TCP connections opened.
+    pub connections_used: u32,
+    /// Phases.
+    pub timing_us: TimingUs,
+    /// Agreed parameters.
+    pub negotiated: Negotiated,
+    /// Every record / message.
+    pub timeline: Vec<Event>,
+    /// NewSessionTicket messages received.
+    pub session_tickets: u32,
+    /// Certificates.
+    pub certificates: Certificates,
+    /// Verdict.
+    pub verification: Verification,
+    /// Other findings.
+    pub warnings: Vec<Warning>,
+}
+
+/// Assemble the report.
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    a: &InspectArgs,
+    host: &str,
+    dst: SocketAddr,
+    timing: TimingUs,
+    negotiated: Negotiated,
+    timeline: Vec<Event>,
+    rec: Recorded,
+    error: Option<String>,
+    alert: Option<String>,
+    now: i64,
+) -> TlsReport {
+    let received: Vec<CertInfo> = rec
+        .received
+        .iter()
+        .filter_map(|d| cert::describe(d, now))
+        .collect();
+    let mut verified_chain: Vec<String> = rec
+        .path
+        .iter()
+        .filter_map(|d| cert::describe(d, now))
+        .map(|c| c.subject)
+        .collect();
+    // webpki keeps the anchor's Name without its SEQUENCE header.
+    let trust_anchor = rec.anchor_subject.as_ref().map(|s| {
+        let mut der = vec![0x30];
+        match s.len() {
+            n if n < 0x80 => der.push(n as u8),
+            n if n < 0x100 => der.extend_from_slice(&[0x81, n as u8]),
+            n => der.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+        }
+        der.extend_from_slice(s);
+        x509_parser::x509::X509Name::from_der(&der)
+            .map(|(_, n)| n.to_string())
+            .unwrap_or_else(|_| "?".into())
+    });
+    if let Some(t) = &trust_anchor {
+        verified_chain.push(t.clone());
+    }
+    let timed_out = error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("no answer within"));
+    let outcome = if timed_out {
+        "timeout"
+    } else if alert.is_some() && error.is_some() {
+        "refused"
+    } else if error.is_some() {
+        "failed"
+    } else if !rec.problems.is_empty() {
+        "certificate_problems"
+    } else {
+        "ok"
+    };
+    let mut warnings = Vec::new();
+    if let (Some(ch), Some(sh)) = (timing.client_hello_sent, timing.server_hello_first_byte) {
+        let exchange = sh.saturating_sub(ch);
+        if exchange > 4 * timing.tcp_connect && exchange - timing.tcp_connect > 10_000 {
+            warnings.push(Warning {
+                code: "proxy_suspected",
+                message: format!(
+                    "TCP connect took {}, ClientHello → ServerHello {}: the TCP peer answers far \
+                     faster than the TLS server (a proxy or load balancer in the path, or a busy server)",
+                    fmt(timing.tcp_connect),
+                    fmt(exchange)
+                ),
+            });
+        }
+    }
+    let session_tickets = timeline
+        .iter()
+        .filter(|e| e.dir == "in" && e.msg == "NewSessionTicket")
+        .count() as u32;
+    TlsReport {
+        schema_version: SCHEMA_VERSION,
+        command: "tls inspect",
+        target: a.target.clone(),
+        address: dst.to_string(),
+        outcome,
+        error,
+        alert,
+        connections_used: 1,
+        timing_us: timing,
+        negotiated,
+        timeline,
+        session_tickets,
+        certificates: Certificates {
+            received,
+            verified_chain,
+            trust_anchor,
+            ocsp_stapled_bytes: (!rec.ocsp.is_empty()).then_some(rec.ocsp.len()),
+        },
+        verification: Verification {
+            ok: rec.ran && rec.problems.is_empty(),
+            problems: rec.problems,
+            checked_name: (!a.no_hostname_check)
+                .then(|| a.sni.clone().unwrap_or_else(|| host.to_string())),
+            strict: a.strict,
+        },
+        warnings,
+    }
+}
+
+use x509_parser::prelude::FromDer;
+
+fn fmt(v: u64) -> String {
+    output::fmt_us(Some(v as f64))
+}
+
+fn us(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".into(), fmt)
+}
+
+impl Report for TlsReport {
+    fn write_human(&self, out: &mut dyn Write, st: &Style) -> io::Result<()> {
+        let n = &self.negotiated;
+        writeln!(
+            out,
+            "{} {} ({}): {}",
+            st.bold("TLS"),
+            self.target,
+            self.address,
+            match self.outcome {
+                "ok" => st.good("handshake complete, certificate valid"),
+                "certificate_problems" => st.warn("handshake complete, certificate has problems"),
+                "refused" => st.bad("the server refused the handshake"),
+                "timeout" => st.bad("timed out"),
+                _ => st.bad("handshake failed"),
+            }
+        )?;
+        if let Some(e) = &self.error {
+            writeln!(out, "  {e}")?;
+        }
+        writeln!(
+            out,
+            "  {} {}, {}, group {}, ALPN {}, signature {}, SNI {}, {}",
+            st.dim("negotiated:"),
+            n.version.as_deref().unwrap_or("-"),
+            n.cipher_suite.as_deref().unwrap_or("-"),
+            n.kx_group.as_deref().unwrap_or("-"),
+            n.alpn.as_deref().unwrap_or("-"),
+            n.signature_scheme.as_deref().unwrap_or("-"),
+            n.sni.as_deref().unwrap_or("(none)"),
+            n.handshake_kind.as_deref().unwrap_or("-"),
+        )?;
+        let t = &self.timing_us;
+        let mut p = output::table(&["phase", "time"]);
+        for (k, v) in [
+            ("DNS", t.dns),
+            ("TCP connect", Some(t.tcp_connect)),
+            ("ClientHello sent", t.client_hello_sent),
+            ("first ServerHello byte", t.server_hello_first_byte),
+            ("server flight complete", t.server_flight_done),
+            ("certificate verification (local)", t.cert_verify),
+            ("client Finished sent", t.client_finished),
+            ("handshake total", t.handshake_total),
+            ("kernel RTT (TCP_INFO)", t.kernel_rtt),
+            ("server think time (est.)", t.server_think),
+        ] {
+            p.add_row(vec![k.to_string(), us(v)]);
+        }
+        writeln!(out, "{p}")?;
+        if !st.quiet {
+            let mut tl = output::table(&["t", "", "message", "bytes"]);
+            for e in &self.timeline {
+                tl.add_row(vec![
+                    fmt(e.t_us),
+                    if e.dir == "out" {
+                        "→".into()
+                    } else {
+                        "←".into()
+                    },
+                    if e.encrypted {
+                        format!("{} (encrypted)", e.msg)
+                    } else {
+                        e.msg.clone()
+                    },
+                    e.bytes.to_string(),
+                ]);
+            }
+            writeln!(out, "{tl}")?;
+            for (i, c) in self.certificates.received.iter().enumerate() {
+                writeln!(
+                    out,
+                    "  {} {}\n    issuer {}\n    SAN {}\n    valid {} → {} ({} days left), {} {} bits, {}\n    SHA-256 {}{}",
+                    st.bold(&format!("[{i}]")),
+                    c.subject,
+                    c.issuer,
+                    if c.san.is_empty() {
+                        "-".into()
+                    } else {
+                        c.san.join(", ")
+                    },
+                    c.not_before,
+                    c.not_after,
+                    c.days_left,
+                    c.key_type,
+                    c.key_bits,
+                    c.signature_algorithm,
+                    c.sha256,
+                    if c.ca_issuers.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\n    caIssuers {}", c.ca_issuers.join(", "))
+                    }
+                )?;
+            }
+            if !self.certificates.verified_chain.is_empty() {
+                writeln!(
+                    out,
+                    "  {} leaf → {}",
+                    st.dim("verified chain:"),
+                    self.certificates.verified_chain.join(" → ")
+                )?;
+            }
+        }
+        for p in &self.verification.problems {
+            writeln!(out, "{}: {}\n  fix: {}", st.warn(p.code), p.message, p.hint)?;
+        }
+        for w in &self.warnings {
+            writeln!(out, "{}: {}", st.warn(w.code), w.message)?;
+        }
+        if self.session_tickets > 0 {
+            writeln!(out, "  {} session tickets", self.session_tickets)?;
+        }
+        Ok(())
+    }
+
+    fn exit_code(&self) -> i32 {
+        match self.outcome {
+            "ok" => EXIT_OK,
+            "timeout" => EXIT_USAGE,
+            _ => EXIT_FINDING,
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! A certificate verifier that records instead of aborting: the handshake goes on so every
+//! fact is seen, and each problem is found by its own check (webpki's chain building, the
+//! dates, the name, the leaf's CA flag, the signature algorithms), not only the first one
+//! webpki would stop at. Handshake signatures are still checked (a bad one ends the
+//! handshake). With `strict`, the first problem aborts like a normal client.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde::Serialize;
+
+use crate::tls::cert::{self, CertInfo};
+
+/// One verification problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// expired, not_yet_valid, hostname_mismatch, unknown_issuer, incomplete_chain,
+    /// self_signed, ca_used_as_leaf, bad_signature, weak_signature_algorithm, invalid_chain.
+    pub code: &'static str,
+    /// What is wrong, in words.
+    pub message: String,
+    /// What to do about it, one line.
+    pub hint: String,
+}
+
+/// What the verifier saw.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// The certificates the server sent, in its order (DER).
+    pub received: Vec<Vec<u8>>,
+    /// The stapled OCSP response (empty: none).
+    pub ocsp: Vec<u8>,
+    /// Problems found.
+    pub problems: Vec<Problem>,
+    /// The verified chain above the leaf: the intermediates webpki used (DER).
+    pub path: Vec<Vec<u8>>,
+    /// The trust anchor's subject (DER name), when the chain verified.
+    pub anchor_subject: Option<Vec<u8>>,
+    /// Local verification time, µs.
+    pub verify_us: Option<u64>,
+    /// The handshake signature scheme.
+    pub signature_scheme: Option<String>,
+    /// Whether verify_server_cert ran.
+    pub ran: bool,
+}
+
+/// The recording verifier.
+#[derive(Debug)]
+pub struct Recorder {
+    roots: Vec<TrustAnchor<'static>>,
+    expected: ServerName<'static>,
+    check_name: bool,
+    strict: bool,
+    provider: Arc<CryptoProvider>,
+    /// Shared with the driver.
+    pub rec: Arc<Mutex<Recorded>>,
+}
+
+impl Recorder {
+    /// A verifier trusting `roots`, checking the certificate against `expected` (the SNI, or
+    /// the address when none is sent) when `check_name`.
+    pub fn new(
+        roots: Vec<TrustAnchor<'static>>,
+        expected: ServerName<'static>,
+        check_name: bool,
+        strict: bool,
+        provider: Arc<CryptoProvider>,
+    ) -> Recorder {
+        Recorder {
+            roots,
+            expected,
+            check_name,
+            strict,
+            provider,
+            rec: Arc::new(Mutex::new(Recorded::default())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn problem(code: &'static str, message: String, hint: &str) -> Problem {
+    Problem {
+        code,
+        message,
+        hint: hint.to_string(),
+    }
+}
+
+/// Every check on a received chain. Pure but for webpki; `now` in seconds since the epoch.
+pub fn check_chain(
+    end_entity: &[u8],
+    intermediates: &[CertificateDer<'_>],
+    roots: &[TrustAnchor<'_>],
+    expected: Option<&ServerName<'_>>,
+    algs: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm],
+    now: u64,
+) -> (Vec<Problem>, Vec<Vec<u8>>, Option<Vec<u8>>) {
+    let mut out: Vec<Problem> = Vec::new();
+    let infos: Vec<Option<CertInfo>> = std::iter::once(end_entity)
+        .chain(intermediates.iter().map(|c| c.as_ref()))
+        .map(|d| cert::describe(d, now as i64))
+        .collect();
+    let Some(leaf) = infos[0].clone() else {
+        out.push(problem(
+            "invalid_chain",
+            "the server's certificate is not a valid X.509 certificate".into(),
+            "install a well-formed certificate on the server",
+        ));
+        return (out, Vec::new(), None);
+    };
+    let ee_der = CertificateDer::from(end_entity.to_vec());
+    let Ok(ee) = webpki::EndEntityCert::try_from(&ee_der) else {
+        out.push(problem(
+            "invalid_chain",
+            "webpki cannot parse the server's certificate".into(),
+            "install a well-formed certificate on the server",
+        ));
+        return (out, Vec::new(), None);
+    };
+    // Dates, certificate by certificate.
+    for (i, inf) in infos.iter().enumerate() {
+        let Some(inf) = inf else { continue };
+        let which = if i == 0 {
+            "the certificate".to_string()
+        } else {
+            format!("intermediate {} ({})", i, inf.subject)
+        };
+        if inf.days_left < 0 || cert_expired(inf, now) {
+            out.push(problem(
+                "expired",
+                format!(
+                    "{which} expired on {} ({} days ago)",
+                    inf.not_after, -inf.days_left
+                ),
+                "renew the certificate and reload the server",
+            ));
+        } else if not_yet_valid(inf, now) {
+            out.push(problem(
+                "not_yet_valid",
+                format!("{which} is not valid before {}", inf.not_before),
+                "check the server's and this machine's clocks, or wait for the validity start",
+            ));
+        }
+    }
+    // The chain to a trust anchor, at a time every certificate is valid (the dates are
+    // reported above), so a chain problem is seen even on an expired certificate.
+    let inside = infos
+        .iter()
+        .flatten()
+        .map(|c| unix_of(&c.not_before))
+        .max()
+        .unwrap_or(now as i64);
+    let until = infos
+        .iter()
+        .flatten()
+        .map(|c| unix_of(&c.not_after))
+        .min()
+        .unwrap_or(now as i64);
+    let at = if (inside..=until).contains(&(now as i64)) || inside > until {
+        now
+    } else {
+        inside.max(0) as u64 + 1
+    };
+    let mut path = Vec::new();
+    let mut anchor = None;
+    match ee.verify_for_usage(
+        algs,
+        roots,
+        intermediates,
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(at)),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    ) {
+        Ok(p) => {
+            path = p
+                .intermediate_certificates()
+                .map(|c| c.der().to_vec())
+                .collect();
+            anchor = Some(p.anchor().subject.as_ref().to_vec());
+        }
+        Err(e) => out.push(chain_problem(&e, &leaf, &infos)),
+    }
+    // A lone self-issued certificate no root vouches for is self-signed, whatever else webpki
+    // stopped at first.
+    let leaf_subject = x509_parser::parse_x509_certificate(end_entity)
+        .map(|(_, c)| c.subject().as_raw().to_vec())
+        .unwrap_or_default();
+    if intermediates.is_empty()
+        && leaf.self_issued
+        && anchor.is_none()
+        && !roots
+            .iter()
+            .any(|r| r.subject.as_ref() == leaf_subject.as_slice())
+        && !out.iter().any(|p| p.code == "self_signed")
+    {
+        out.push(problem(
+            "self_signed",
+            format!("the certificate ({}) is self-signed", leaf.subject),
+            "use a certificate from a CA clients trust, or trust this one with --ca FILE",
+        ));
+    }
+    if leaf.is_ca && !out.iter().any(|p| p.code == "ca_used_as_leaf") {
+        out.push(problem(
+            "ca_used_as_leaf",
+            format!(
+                "the server's certificate ({}) is a CA certificate (basicConstraints CA:TRUE)",
+                leaf.subject
+            ),
+            "issue a leaf certificate (CA:FALSE) for the server",
+        ));
+    }
+    if let Some(name) = expected
+        && let Err(_) = ee.verify_is_valid_for_subject_name(name)
+    {
+        let want = match name {
+            ServerName::DnsName(d) => d.as_ref().to_string(),
+            ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+            _ => "?".into(),
+        };
+        out.push(problem(
+            "hostname_mismatch",
+            format!(
+                "expected {want}, the certificate is for {}",
+                if leaf.san.is_empty() {
+                    format!("{} (no subjectAltName)", leaf.subject)
+                } else {
+                    leaf.san.join(", ")
+                }
+            ),
+            "connect with a name the certificate lists (--sni NAME), or reissue it with this name in subjectAltName",
+        ));
+    }
+    for (i, inf) in infos.iter().enumerate() {
+        if let Some(inf) = inf
+            && cert::weak_signature(inf)
+            && !(inf.self_issued && i > 0)
+            && !out.iter().any(|p| p.code == "weak_signature_algorithm")
+        {
+            out.push(problem(
+                "weak_signature_algorithm",
+                format!("{} is signed with {}", inf.subject, inf.signature_algorithm),
+                "reissue the certificate with a SHA-256 (or stronger) signature",
+            ));
+        }
+    }
+    (out, path, anchor)
+}
+
+fn unix_of(rfc: &str) -> i64 {
+    // Our own rfc3339 output: YYYY-MM-DDTHH:MM:SSZ.
+    let n = |a: usize, b: usize| {
+        rfc.get(a..b)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19)
+}
+
+fn cert_expired(c: &CertInfo, now: u64) -> bool {
+    (now as i64) > unix_of(&c.not_after)
+}
+
+fn not_yet_valid(c: &CertInfo, now: u64) -> bool {
+    (now as i64) < unix_of(&c.not_before)
+}
+
+fn chain_problem(e: &webpki::Error, leaf: &CertInfo, infos: &[Option<CertInfo>]) -> Problem {
+    use webpki::Error as E;
+    match e {
+        E::UnknownIssuer => {
+            let last = infos.iter().rev().flatten().next().unwrap_or(leaf);
+            if infos.len() == 1 && leaf.self_issued {
+                problem(
+                    "self_signed",
+                    format!("the certificate ({}) is self-signed", leaf.subject),
+                    "use a certificate from a CA clients trust, or trust this one with --ca FILE",
+                )
+            } else if !last.self_issued {
+                let aia = last
+                    .ca_issuers
+                    .first()
+                    .map(|u| format!("; its issuer is at {u} (AIA caIssuers)"))
+                    .unwrap_or_default();
+                problem(
+                    "incomplete_chain",
+                    format!(
+                        "the server sent no certificate for {}, the issuer of {}{aia}",
+                        last.issuer, last.subject
+                    ),
+                    "configure the server to send the intermediate certificate(s) after its own",
+                )
+            } else {
+                problem(
+                    "unknown_issuer",
+                    format!(
+                        "the chain ends at {}, which is not a trusted root",
+                        last.subject
+                    ),
+                    "trust that CA (--ca FILE, or the system store), or use a certificate from a trusted CA",
+                )
+            }
+        }
+        E::CaUsedAsEndEntity => problem(
+            "ca_used_as_leaf",
+            format!(
+                "the server's certificate ({}) is a CA certificate",
+                leaf.subject
+            ),
+            "issue a leaf certificate (CA:FALSE) for the server",
+        ),
+        E::InvalidSignatureForPublicKey => problem(
+            "bad_signature",
+            "a certificate's signature does not verify with its issuer's key".into(),
+            "the chain is corrupt or mixed up: reinstall the certificate and its intermediates",
+        ),
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => problem(
+            "weak_signature_algorithm",
+            format!("a certificate in the chain uses a signature algorithm webpki refuses ({e})"),
+            "reissue the certificate with a SHA-256 (or stronger) signature",
+        ),
+        other => problem(
+            "invalid_chain",
+            format!("the chain does not verify: {other}"),
+            "check the certificate and its intermediates on the server",
+        ),
+    }
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let t = Instant::now();
+        let expected = self.check_name.then_some(&self.expected);
+        let (problems, path, anchor) = check_chain(
+            end_entity.as_ref(),
+            intermediates,
+            &self.roots,
+            expected,
+            self.provider.signature_verification_algorithms.all,
+            now.as_secs(),
+        );
+        let us = t.elapsed().as_micros() as u64;
+        let first = problems.first().cloned();
+        {
+            let mut r = self.lock();
+            r.ran = true;
+            r.received = std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.as_ref().to_vec())
+                .collect();
+            r.ocsp = ocsp_response.to_vec();
+            r.problems = problems;
+            r.path = path;
+            r.anchor_subject = anchor;
+            r.verify_us = Some(us);
+        }
+        match first {
+            Some(p) if self.strict => Err(rustls::Error::General(format!(
+                "--strict: {}: {}",
+                p.code, p.message
+            ))),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signature(dss.scheme, || {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        })
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signature(dss.scheme, || {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        })
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+impl Recorder {
+    fn signature(
+        &self,
+        scheme: SignatureScheme,
+        check: impl FnOnce() -> Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let res = check();
+        let mut r = self.lock();
+        r.signature_scheme = Some(format!("{scheme:?}"));
+        if let Err(e) = &res {
+            r.problems.push(problem(
+                "bad_signature",
+                format!("the server's handshake signature ({scheme:?}) does not verify: {e}"),
+                "the server's key does not match its certificate: reinstall the pair",
+            ));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip() {
+        for t in [0i64, 951_782_400, 1_700_000_000, 4_102_444_800] {
+            assert_eq!(unix_of(&cert::rfc3339(t)), t);
+        }
+    }
+}

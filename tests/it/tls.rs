@@ -1,0 +1,568 @@
+//! `netlab tls inspect` against real `openssl s_server`s on loopback, with a private CA made
+//! by `openssl` for the test: a valid TLS 1.3 chain, TLS 1.2 only, a wrong name, a self-signed
+//! certificate, a server that is not TLS; `openssl s_client`'s verdict beside ours; bad input.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::contract::parse;
+use crate::util::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    schema_version: u32,
+    command: String,
+    target: String,
+    address: String,
+    outcome: String,
+    error: Option<String>,
+    alert: Option<String>,
+    connections_used: u32,
+    timing_us: Timing,
+    negotiated: Negotiated,
+    timeline: Vec<Event>,
+    session_tickets: u32,
+    certificates: Certificates,
+    verification: Verification,
+    warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Timing {
+    dns: Option<u64>,
+    tcp_connect: u64,
+    client_hello_sent: Option<u64>,
+    server_hello_first_byte: Option<u64>,
+    server_flight_done: Option<u64>,
+    cert_verify: Option<u64>,
+    client_finished: Option<u64>,
+    handshake_total: Option<u64>,
+    kernel_rtt: Option<u64>,
+    server_think: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Negotiated {
+    version: Option<String>,
+    cipher_suite: Option<String>,
+    kx_group: Option<String>,
+    alpn: Option<String>,
+    signature_scheme: Option<String>,
+    sni: Option<String>,
+    handshake_kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Event {
+    t_us: u64,
+    dir: String,
+    msg: String,
+    bytes: usize,
+    record: String,
+    encrypted: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cert {
+    subject: String,
+    issuer: String,
+    san: Vec<String>,
+    serial: String,
+    not_before: String,
+    not_after: String,
+    days_left: i64,
+    key_type: String,
+    key_bits: usize,
+    signature_algorithm: String,
+    sha256: String,
+    is_ca: bool,
+    self_issued: bool,
+    ca_issuers: Vec<String>,
+    ocsp: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Certificates {
+    received: Vec<Cert>,
+    verified_chain: Vec<String>,
+    trust_anchor: Option<String>,
+    ocsp_stapled_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Problem {
+    code: String,
+    message: String,
+    hint: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verification {
+    ok: bool,
+    problems: Vec<Problem>,
+    checked_name: Option<String>,
+    strict: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Warning {
+    code: String,
+    message: String,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is needed: `make deps` installs it");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A CA and, signed by it, a leaf for lab.test and 127.0.0.1; and a self-signed leaf.
+fn pki() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("netlab-tls-{}", std::process::id()));
+    if dir.join("leaf.pem").exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=netlab test CA",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=lab.test",
+        ],
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:lab.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "20",
+            "-extfile",
+            "leaf.ext",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=self.test",
+            "-addext",
+            "subjectAltName=DNS:self.test",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ],
+    );
+    dir
+}
+
+/// `openssl s_server` on a free loopback port; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn s_server(dir: &Path, cert: &str, key: &str, extra: &[&str]) -> Server {
+    let port = free_port();
+    let accept = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "s_server", "-accept", &accept, "-cert", cert, "-key", key, "-quiet",
+    ];
+    args.extend_from_slice(extra);
+    let child = Command::new("openssl")
+        .current_dir(dir)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl");
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "s_server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server { child, port }
+}
+
+fn inspect(args: &[&str]) -> (i32, Report) {
+    let mut v = vec!["--json", "--timeout", "5s", "tls", "inspect"];
+    v.extend_from_slice(args);
+    let o = netlab(&v);
+    let out = stdout(&o);
+    assert!(!out.is_empty(), "no report: {}", stderr(&o));
+    (code(&o), parse(&out))
+}
+
+fn msgs(r: &Report, dir: &str) -> Vec<String> {
+    r.timeline
+        .iter()
+        .filter(|e| e.dir == dir)
+        .map(|e| e.msg.clone())
+        .collect()
+}
+
+/// `openssl s_client`'s verify return code for the same server, name and CA.
+fn s_client_verify(dir: &Path, port: u16, name: &str) -> String {
+    let o = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            name,
+            "-verify_hostname",
+            name,
+            "-CAfile",
+            "ca.pem",
+            "-brief",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    all.lines()
+        .find(|l| l.contains("Verification"))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn tls13_valid_chain_timeline_and_verdict() {
+    let dir = pki();
+    let s = s_server(&dir, "leaf.pem", "leaf.key", &["-CAfile", "ca.pem"]);
+    let ca = dir.join("ca.pem");
+    let target = format!("127.0.0.1:{}", s.port);
+    let (c, r) = inspect(&[&target, "--sni", "lab.test", "--ca", ca.to_str().unwrap()]);
+    assert_eq!(c, 0, "{:?} {:?}", r.error, r.verification.problems);
+    assert_eq!(r.outcome, "ok");
+    assert!(r.verification.ok);
+    assert_eq!(r.negotiated.version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(r.negotiated.sni.as_deref(), Some("lab.test"));
+    assert_eq!(r.negotiated.handshake_kind.as_deref(), Some("full"));
+    assert!(
+        r.negotiated
+            .cipher_suite
+            .as_deref()
+            .unwrap()
+            .starts_with("TLS13_")
+    );
+    assert_eq!(r.connections_used, 1);
+    // The encrypted flight, labelled by opening it with the session's keys, in order.
+    assert_eq!(
+        msgs(&r, "in")[..6],
+        [
+            "ServerHello",
+            "ChangeCipherSpec",
+            "EncryptedExtensions",
+            "Certificate",
+            "CertificateVerify",
+            "Finished"
+        ]
+    );
+    assert_eq!(msgs(&r, "out")[0], "ClientHello");
+    assert!(
+        r.timeline
+            .iter()
+            .any(|e| e.dir == "out" && e.msg == "Finished" && e.encrypted)
+    );
+    assert!(
+        r.session_tickets >= 1,
+        "openssl sends tickets after the handshake"
+    );
+    let t = &r.timing_us;
+    let (ch, sh, fin, total) = (
+        t.client_hello_sent.unwrap(),
+        t.server_hello_first_byte.unwrap(),
+        t.client_finished.unwrap(),
+        t.handshake_total.unwrap(),
+    );
+    assert!(ch <= sh && sh <= fin && fin <= total, "{t:?}");
+    assert!(t.cert_verify.is_some() && t.kernel_rtt.is_some());
+    let w: Vec<u64> = r.timeline.iter().map(|e| e.t_us).collect();
+    assert!(w.windows(2).all(|p| p[0] <= p[1]), "timeline in time order");
+    // The chain: leaf from the server, verified up to our CA.
+    assert_eq!(r.certificates.received[0].subject, "CN=lab.test");
+    assert_eq!(r.certificates.received[0].san, ["lab.test", "127.0.0.1"]);
+    assert!(r.certificates.received[0].days_left >= 19);
+    assert_eq!(
+        r.certificates.trust_anchor.as_deref(),
+        Some("CN=netlab test CA")
+    );
+    assert_eq!(r.certificates.received[0].sha256.len(), 95);
+    // openssl s_client agrees.
+    assert!(s_client_verify(&dir, s.port, "lab.test").contains("OK"));
+    // The IP SAN matches the address when no name is given.
+    let (c, r) = inspect(&[&target, "--ca", ca.to_str().unwrap()]);
+    assert_eq!(
+        (c, r.verification.ok, r.negotiated.sni.clone()),
+        (0, true, None)
+    );
+    // A name the certificate does not carry: a finding, the handshake still complete.
+    let (c, r) = inspect(&[&target, "--sni", "other.test", "--ca", ca.to_str().unwrap()]);
+    assert_eq!(c, 1);
+    assert_eq!(r.outcome, "certificate_problems");
+    let codes: Vec<&str> = r
+        .verification
+        .problems
+        .iter()
+        .map(|p| p.code.as_str())
+        .collect();
+    assert_eq!(codes, ["hostname_mismatch"]);
+    assert!(
+        r.verification.problems[0]
+            .message
+            .contains("expected other.test")
+    );
+    assert!(r.timing_us.handshake_total.is_some());
+    assert!(!s_client_verify(&dir, s.port, "other.test").contains(": OK"));
+    // --strict aborts instead.
+    let (c, r) = inspect(&[
+        &target,
+        "--sni",
+        "other.test",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!((c, r.outcome.as_str()), (1, "failed"));
+    assert!(r.timing_us.handshake_total.is_none());
+    // Not our CA: this server sends its leaf and the root, which nobody here trusts.
+    let (c, r) = inspect(&[&target, "--sni", "lab.test"]);
+    assert_eq!(c, 1);
+    assert_eq!(r.certificates.received.len(), 2);
+    assert_eq!(r.verification.problems[0].code, "unknown_issuer");
+    assert!(r.verification.problems[0].message.contains("CN=netlab test CA"));
+}
+
+#[test]
+fn tls12_server_and_self_signed() {
+    let dir = pki();
+    let s = s_server(&dir, "leaf.pem", "leaf.key", &["-tls1_2"]);
+    let ca = dir.join("ca.pem");
+    let target = format!("127.0.0.1:{}", s.port);
+    let (c, r) = inspect(&[&target, "--sni", "lab.test", "--ca", ca.to_str().unwrap()]);
+    assert_eq!(c, 0, "{:?}", r.error);
+    assert_eq!(r.negotiated.version.as_deref(), Some("TLSv1.2"));
+    assert!(
+        r.negotiated
+            .cipher_suite
+            .as_deref()
+            .unwrap()
+            .starts_with("TLS_ECDHE_ECDSA_")
+    );
+    let inn = msgs(&r, "in");
+    for m in [
+        "ServerHello",
+        "Certificate",
+        "ServerKeyExchange",
+        "ServerHelloDone",
+        "ChangeCipherSpec",
+        "Finished",
+    ] {
+        assert!(inn.contains(&m.to_string()), "{m} in {inn:?}");
+    }
+    let out = msgs(&r, "out");
+    assert_eq!(
+        out[..4],
+        [
+            "ClientHello",
+            "ClientKeyExchange",
+            "ChangeCipherSpec",
+            "Finished"
+        ]
+    );
+    drop(s);
+    // --tls13 against a TLS 1.2-only server: refused with an alert, a finding.
+    let s = s_server(&dir, "leaf.pem", "leaf.key", &["-tls1_2"]);
+    let (c, r) = inspect(&[
+        &format!("127.0.0.1:{}", s.port),
+        "--tls13",
+        "--ca",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 1);
+    assert_eq!(r.outcome, "refused", "{:?}", r.error);
+    assert!(
+        r.alert
+            .as_deref()
+            .unwrap_or("")
+            .contains("protocol_version"),
+        "{:?}",
+        r.alert
+    );
+    drop(s);
+    let s = s_server(&dir, "self.pem", "self.key", &[]);
+    let (c, r) = inspect(&[&format!("127.0.0.1:{}", s.port), "--sni", "self.test"]);
+    assert_eq!(c, 1);
+    let codes: Vec<&str> = r
+        .verification
+        .problems
+        .iter()
+        .map(|p| p.code.as_str())
+        .collect();
+    assert_eq!(codes, ["self_signed"]);
+}
+
+#[test]
+fn not_tls_and_bad_input() {
+    // A server that answers in plain text: a finding, not a crash.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut b = [0u8; 512];
+        let _ = s.read(&mut b);
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+    });
+    let (c, r) = inspect(&[&format!("127.0.0.1:{port}")]);
+    t.join().unwrap();
+    assert_eq!(c, 1);
+    assert_eq!(r.outcome, "failed");
+    assert!(
+        r.error.as_deref().unwrap().contains("not TLS"),
+        "{:?}",
+        r.error
+    );
+    // A server that closes right after the ClientHello.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut b = [0u8; 512];
+        let _ = s.read(&mut b);
+    });
+    let (c, r) = inspect(&[&format!("127.0.0.1:{port}")]);
+    t.join().unwrap();
+    assert_eq!((c, r.outcome.as_str()), (1, "failed"));
+    assert!(
+        r.error.as_deref().unwrap().contains("closed"),
+        "{:?}",
+        r.error
+    );
+    // Bad input: one line, exit 2.
+    let closed = free_port();
+    for (args, want) in [
+        (vec!["tls", "inspect", "127.0.0.1:99999"], "out of range"),
+        (
+            vec!["tls", "inspect", "127.0.0.1:443", "--alpn", "h2,,x"],
+            "bad ALPN",
+        ),
+        (
+            vec![
+                "tls",
+                "inspect",
+                "127.0.0.1:443",
+                "--ca",
+                "/nonexistent/ca.pem",
+            ],
+            "CA file",
+        ),
+    ] {
+        let o = netlab(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim().lines().count(), 1);
+    }
+    let o = netlab(&["tls", "inspect", &format!("127.0.0.1:{closed}")]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+}
