@@ -430,7 +430,11 @@ fn tls13_valid_chain_timeline_and_verdict() {
     assert_eq!(c, 1);
     assert_eq!(r.certificates.received.len(), 2);
     assert_eq!(r.verification.problems[0].code, "unknown_issuer");
-    assert!(r.verification.problems[0].message.contains("CN=netlab test CA"));
+    assert!(
+        r.verification.problems[0]
+            .message
+            .contains("CN=netlab test CA")
+    );
 }
 
 #[test]
