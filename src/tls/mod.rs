@@ -45,7 +45,7 @@ pub enum Roots {
 /// Arguments of `netlab tls inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// HOST[:PORT] (default port 443); [V6]:PORT for IPv6 literals.
+    /// HOST or HOST:PORT (default port 443); an IPv6 address alone, or bracketed with a port.
     pub target: String,
     /// Send this name as SNI and check the certificate against it (connect to HOST anyway).
     #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
