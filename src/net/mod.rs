@@ -89,6 +89,21 @@ fn parse_port(p: &str) -> std::result::Result<u16, String> {
     }
 }
 
+/// Parse `HOST`, `HOST:PORT`, `[V6]:PORT` or a bare IPv6 address; `default` when no port.
+pub fn parse_host_port_or(s: &str, default: u16) -> Result<HostPort> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(Error::usage("empty target (write HOST or HOST:PORT)"));
+    }
+    if t.parse::<IpAddr>().is_ok() || !(t.contains(':') || t.starts_with('[')) {
+        return Ok(HostPort {
+            host: t.to_string(),
+            port: default,
+        });
+    }
+    parse_host_port(t)
+}
+
 /// Resolve `host` to every address of the admitted family, within `timeout`.
 /// Address literals are returned as they are, without any lookup.
 pub fn resolve(host: &str, family: Family, timeout: Duration) -> Result<Vec<IpAddr>> {
@@ -358,6 +373,20 @@ pub fn fmt_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_with_default_port() {
+        let p = |s: &str| parse_host_port_or(s, 443).map(|h| (h.host, h.port));
+        assert_eq!(p("example.test").unwrap(), ("example.test".into(), 443));
+        assert_eq!(
+            p("example.test:8443").unwrap(),
+            ("example.test".into(), 8443)
+        );
+        assert_eq!(p("2001:db8::1").unwrap(), ("2001:db8::1".into(), 443));
+        assert_eq!(p("[2001:db8::1]:853").unwrap(), ("2001:db8::1".into(), 853));
+        assert!(p("").is_err());
+        assert!(p("h:99999").is_err());
+    }
 
     #[test]
     fn host_port_forms() {

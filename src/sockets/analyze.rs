@@ -182,6 +182,15 @@ pub struct Diagnosis {
     pub message: String,
 }
 
+/// Exit code for a set of diagnoses: a finding when any is a warning.
+pub fn exit_code(diagnoses: &[Diagnosis]) -> i32 {
+    if diagnoses.iter().any(|d| d.severity == "warning") {
+        crate::error::EXIT_FINDING
+    } else {
+        crate::error::EXIT_OK
+    }
+}
+
 /// Thresholds for diagnoses.
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
@@ -212,7 +221,7 @@ pub struct Summary {
     pub diagnoses: Vec<Diagnosis>,
 }
 
-fn sorted<K: Ord + Clone, V>(m: BTreeMap<K, u64>, f: impl Fn(K, u64) -> V) -> Vec<V> {
+pub(crate) fn sorted<K: Ord + Clone, V>(m: BTreeMap<K, u64>, f: impl Fn(K, u64) -> V) -> Vec<V> {
     let mut v: Vec<(K, u64)> = m.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v.into_iter().map(|(k, n)| f(k, n)).collect()

@@ -239,7 +239,7 @@ fn scan_process(
                 let st =
                     nix::sys::stat::fstatat(&fd, name.as_c_str(), nix::fcntl::AtFlags::empty())
                         .ok()?;
-                if st.st_mode & libc_s_ifmt() != libc_s_ifsock() {
+                if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
                     return None;
                 }
                 let ino = u32::try_from(st.st_ino).ok()?;
@@ -276,16 +276,6 @@ fn scan_process(
         }
     }
     true
-}
-
-/// The file-type bits of `st_mode`.
-const fn libc_s_ifmt() -> u32 {
-    0o170000
-}
-
-/// The socket file type in `st_mode`.
-const fn libc_s_ifsock() -> u32 {
-    0o140000
 }
 
 /// Read one sysctl under /proc/sys (dots as in `sysctl`).

@@ -15,7 +15,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::GlobalOpts;
-use crate::error::{EXIT_FINDING, EXIT_OK, Error, Result};
+use crate::error::{Error, Result};
 use crate::output::{self, Format, Printer, Report, SCHEMA_VERSION, Style};
 use crate::sys::{self, Privilege};
 use analyze::{Sock, Summary, Thresholds};
@@ -277,16 +277,7 @@ impl Report for SocketsReport {
         Ok(())
     }
     fn exit_code(&self) -> i32 {
-        if self
-            .summary
-            .diagnoses
-            .iter()
-            .any(|d| d.severity == "warning")
-        {
-            EXIT_FINDING
-        } else {
-            EXIT_OK
-        }
+        analyze::exit_code(&self.summary.diagnoses)
     }
 }
 

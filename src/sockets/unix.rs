@@ -12,9 +12,8 @@ use netlink_packet_sock_diag::unix::{ShowFlags, StateFlags, UnixRequest};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use serde::Serialize;
 
-use crate::error::{EXIT_FINDING, EXIT_OK};
 use crate::output::{self, Report, Style};
-use crate::sockets::analyze::Diagnosis;
+use crate::sockets::analyze::{self, Diagnosis, sorted};
 
 /// One Unix socket as sock_diag reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,12 +214,6 @@ pub struct UnixSummary {
 
 /// (pid, command, path) of peer-closed sockets.
 type ClosedKey = (Option<u32>, Option<String>, Option<String>);
-
-fn sorted<K: Ord + Clone, V>(m: BTreeMap<K, u64>, f: impl Fn(K, u64) -> V) -> Vec<V> {
-    let mut v: Vec<(K, u64)> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v.into_iter().map(|(k, n)| f(k, n)).collect()
-}
 
 /// Group and diagnose. `owners` maps inode → (pid, command); `peer_closed_min` is how many
 /// peer-closed sockets of one process and path make a diagnosis.
@@ -462,16 +455,7 @@ impl Report for UnixReport {
     }
 
     fn exit_code(&self) -> i32 {
-        if self
-            .summary
-            .diagnoses
-            .iter()
-            .any(|d| d.severity == "warning")
-        {
-            EXIT_FINDING
-        } else {
-            EXIT_OK
-        }
+        analyze::exit_code(&self.summary.diagnoses)
     }
 }
 

@@ -42,6 +42,12 @@ pub struct CertInfo {
     pub ca_issuers: Vec<String>,
     /// AIA OCSP responder URLs.
     pub ocsp: Vec<String>,
+    /// notBefore, seconds since the epoch.
+    #[serde(skip)]
+    pub not_before_unix: i64,
+    /// notAfter, seconds since the epoch.
+    #[serde(skip)]
+    pub not_after_unix: i64,
 }
 
 /// Hex with colons, as openssl prints fingerprints.
@@ -152,6 +158,8 @@ fn describe_parsed(c: &X509Certificate<'_>, der: &[u8], now: i64) -> CertInfo {
         is_ca: c.is_ca(),
         ca_issuers,
         ocsp,
+        not_before_unix: nb,
+        not_after_unix: na,
     }
 }
 

@@ -116,21 +116,6 @@ fn roots(a: &InspectArgs) -> Result<Vec<TrustAnchor<'static>>> {
     }
 }
 
-fn parse_target(t: &str) -> Result<(String, u16)> {
-    // HOST, HOST:PORT, [V6]:PORT, bare V6.
-    if t.parse::<IpAddr>().is_ok() {
-        return Ok((t.to_string(), 443));
-    }
-    if t.contains(':') || t.starts_with('[') {
-        let hp = net::parse_host_port(t)?;
-        return Ok((hp.host, hp.port));
-    }
-    if t.is_empty() {
-        return Err(Error::usage("empty target (write HOST or HOST:PORT)"));
-    }
-    Ok((t.to_string(), 443))
-}
-
 fn parse_alpn(s: &str) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     for p in s.split(',') {
@@ -154,7 +139,7 @@ fn now_unix() -> i64 {
 /// Run one inspection.
 pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     let timeout = g.timeout.unwrap_or(Duration::from_secs(5));
-    let (host, port) = parse_target(&a.target)?;
+    let net::HostPort { host, port } = net::parse_host_port_or(&a.target, 443)?;
     let alpn = a.alpn.as_deref().map(parse_alpn).transpose()?;
     let anchors = roots(a)?;
     let keylog_file = match &a.keylog {
@@ -293,7 +278,7 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
         }
         match d.read_record() {
             Ok(Some((rec_bytes, at))) => {
-                d.label_in(&rec_bytes, at, &conn);
+                d.label(Dir::In, &rec_bytes, at);
                 let mut rd: &[u8] = &rec_bytes;
                 while !rd.is_empty() {
                     if let Err(e) = conn.read_tls(&mut rd) {
@@ -340,9 +325,9 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
         let wait = TICKET_WAIT.max(Duration::from_micros(
             tcp_info.as_ref().map_or(0, |t| 3 * t.rtt_us as u64),
         ));
-        d.deadline = (Instant::now() + wait).min(deadline.max(Instant::now() + wait));
+        d.deadline = Instant::now() + wait;
         while let Ok(Some((rec_bytes, at))) = d.read_record() {
-            d.label_in(&rec_bytes, at, &conn);
+            d.label(Dir::In, &rec_bytes, at);
             let mut rd: &[u8] = &rec_bytes;
             let _ = conn.read_tls(&mut rd);
             if conn.process_new_packets().is_err() {
@@ -461,7 +446,7 @@ impl Drive {
             let at = self.now_us();
             let mut buf = out;
             for r in record::split_records(&mut buf) {
-                self.label_out(&r, at, conn);
+                self.label(Dir::Out, &r, at);
             }
         }
         Ok(())
@@ -675,13 +660,5 @@ impl Drive {
                 );
             }
         }
-    }
-
-    fn label_out(&mut self, r: &[u8], at: u64, _conn: &ClientConnection) {
-        self.label(Dir::Out, r, at);
-    }
-
-    fn label_in(&mut self, r: &[u8], at: u64, _conn: &ClientConnection) {
-        self.label(Dir::In, r, at);
     }
 }
