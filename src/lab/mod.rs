@@ -10,6 +10,7 @@ pub mod resolver;
 pub mod servers;
 pub mod signing;
 pub mod sockets;
+pub mod tls;
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -82,6 +83,18 @@ pub struct LabArgs {
     /// With --sockets: connections to the never-accepting listener (backlog 2).
     #[arg(long, default_value_t = 6, requires = "sockets")]
     pub overflow: u32,
+    /// Also serve a TLS matrix on --bind with a private CA made at start: valid, tls12,
+    /// expired, not_yet_valid, wrong_host, incomplete_chain, self_signed, hrr, alpn_h2, ocsp
+    /// (one port each, in that order). Certificates, keys and the CA file go to --tls-dir.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the first TLS port (0: any free ports).
+    #[arg(long, default_value_t = 18443, value_name = "PORT", requires = "tls")]
+    pub tls_port_base: u16,
+    /// With --tls: where to write the CA, chains, keys and OCSP response [default: the
+    /// temporary directory's netlab-lab-tls].
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    pub tls_dir: Option<std::path::PathBuf>,
 }
 
 /// One thing the lab serves.
@@ -120,6 +133,8 @@ pub struct LabReady {
     pub resolver: Option<String>,
     /// The socket-state scenarios (`--sockets`), or null.
     pub sockets: Option<sockets::SocketScenarios>,
+    /// The TLS matrix (`--tls`), or null.
+    pub tls: Option<tls::TlsLab>,
 }
 
 /// The lab's namespaces.
@@ -224,6 +239,28 @@ impl Event for LabReady {
                 ]);
             }
             writeln!(out, "{t}")?;
+        }
+        if let Some(t) = &self.tls {
+            writeln!(
+                out,
+                "TLS on {} (CA file {}, files in {}):",
+                t.scenarios
+                    .first()
+                    .map(|s| s.address.as_str())
+                    .unwrap_or("-"),
+                t.ca_file,
+                t.dir
+            )?;
+            let mut tt = output::table(&["scenario", "port", "expect", "behaviour"]);
+            for s in &t.scenarios {
+                tt.add_row(vec![
+                    s.name.to_string(),
+                    s.port.to_string(),
+                    s.expect.to_string(),
+                    s.behaviour.to_string(),
+                ]);
+            }
+            writeln!(out, "{tt}")?;
         }
         writeln!(out, "try:")?;
         for c in &self.try_commands {
@@ -562,6 +599,43 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
     } else {
         None
     };
+    let tls_lab = if a.tls {
+        let dir = a.tls_dir.clone().unwrap_or_else(tls::default_dir);
+        let t = tls::start(a.bind, a.tls_port_base, &dir, stop.clone())
+            .inspect_err(|_| stop.store(true, Ordering::SeqCst))?;
+        let hp = |p: u16| {
+            if a.bind.is_ipv6() {
+                format!("[{}]:{p}", a.bind)
+            } else {
+                format!("{}:{p}", a.bind)
+            }
+        };
+        let port = |n: &str| {
+            t.scenarios
+                .iter()
+                .find(|s| s.name == n)
+                .map_or(0, |s| s.port)
+        };
+        try_commands.push(format!(
+            "netlab tls inspect --ca {} --resume {}",
+            t.ca_file,
+            hp(port("valid"))
+        ));
+        try_commands.push(format!(
+            "netlab tls inspect --ca {} {}   # expired",
+            t.ca_file,
+            hp(port("expired"))
+        ));
+        try_commands.push(format!(
+            "netlab tls inspect --ca {} --sni {} {}   # OCSP staple",
+            t.ca_file,
+            t.host,
+            hp(port("ocsp"))
+        ));
+        Some(t)
+    } else {
+        None
+    };
     printer.event(&LabReady {
         schema_version: SCHEMA_VERSION,
         mode,
@@ -572,6 +646,7 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         dns,
         resolver,
         sockets: socket_scenarios,
+        tls: tls_lab,
     })?;
     let deadline = a.duration.map(|d| started + d);
     while !sys::interrupted() && deadline.is_none_or(|d| Instant::now() < d) {

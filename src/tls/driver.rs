@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::net::{self, Family};
 use crate::tls::InspectArgs;
 use crate::tls::record::{self, Reassembler, TrafficKey};
-use crate::tls::report::{Event, Negotiated, TimingUs, TlsReport};
+use crate::tls::report::{Event, Negotiated, Resumption, ServerOffers, TimingUs, TlsReport};
 use crate::tls::verify::Recorder;
 
 /// How long to keep reading after the handshake for NewSessionTicket messages.
@@ -136,6 +136,187 @@ fn now_unix() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// One TLS connection, measured.
+struct Attempt {
+    conn: ClientConnection,
+    d: Drive,
+    tcp_connect_us: u64,
+    handshake_total_us: Option<u64>,
+    /// Bytes on the wire until the handshake completed (sent + received).
+    handshake_bytes: usize,
+    error: Option<String>,
+    /// The rustls error that ended the handshake.
+    tls_error: Option<rustls::Error>,
+    tcp_info: Option<crate::sys::TcpInfo>,
+}
+
+/// Connect to `dst` and drive one handshake with `config`. Err only when TCP fails.
+fn handshake(
+    config: &Arc<ClientConfig>,
+    name: ServerName<'static>,
+    dst: SocketAddr,
+    timeout: Duration,
+    secrets: &Arc<Secrets>,
+) -> Result<Attempt> {
+    if let Ok(mut m) = secrets.map.lock() {
+        m.clear();
+    }
+    let mut conn = ClientConnection::new(config.clone(), name)
+        .map_err(|e| Error::measure(format!("TLS client: {e}")))?;
+    let deadline = Instant::now() + timeout;
+    let c = net::start_connect(dst, None, None)?;
+    let connect_started = c.started;
+    match c.wait(deadline) {
+        net::ConnectEnd::Connected => {}
+        other => {
+            return Err(Error::measure(format!(
+                "TCP connect to {dst}: {} (check the host and port)",
+                match other {
+                    net::ConnectEnd::Refused => "refused".to_string(),
+                    net::ConnectEnd::TimedOut =>
+                        format!("no answer within {}", net::fmt_duration(timeout)),
+                    net::ConnectEnd::Unreachable(e) | net::ConnectEnd::Failed(e) => e.to_string(),
+                    net::ConnectEnd::Connected => String::new(),
+                }
+            )));
+        }
+    }
+    let t0 = Instant::now();
+    let tcp_connect_us = (t0 - connect_started).as_micros() as u64;
+    let sock: std::net::TcpStream = c.sock.into();
+    sock.set_nonblocking(false)
+        .map_err(|e| Error::io("set blocking", e))?;
+    sock.set_nodelay(true).ok();
+
+    let mut d = Drive {
+        sock,
+        t0,
+        deadline,
+        timeline: Vec::new(),
+        client: Side::default(),
+        server: Side::default(),
+        suite: None,
+        secrets: secrets.clone(),
+        rbuf: Vec::new(),
+        hrr: false,
+        tls13: None,
+        first_server_byte_us: None,
+        client_hello_us: None,
+        server_flight_us: None,
+        client_finished_us: None,
+        alert: None,
+        closed: false,
+        last_rx: 0,
+        sent: 0,
+        received: 0,
+    };
+    let mut error: Option<String> = None;
+    let mut tls_error = None;
+    let mut handshake_total_us = None;
+    loop {
+        if let Err(e) = d.flush(&mut conn) {
+            error = Some(format!("send: {e}"));
+            break;
+        }
+        if !conn.is_handshaking() {
+            handshake_total_us = Some(d.now_us());
+            break;
+        }
+        match d.read_record() {
+            Ok(Some((rec_bytes, at))) => {
+                d.label(Dir::In, &rec_bytes, at);
+                let mut rd: &[u8] = &rec_bytes;
+                while !rd.is_empty() {
+                    if let Err(e) = conn.read_tls(&mut rd) {
+                        error = Some(format!("TLS: {e}"));
+                        break;
+                    }
+                }
+                let processed = conn.process_new_packets();
+                if let Some(v) = conn.protocol_version() {
+                    d.tls13 = Some(v == rustls::ProtocolVersion::TLSv1_3);
+                }
+                if let Err(e) = processed {
+                    // Send our alert (it shows in the timeline), then stop.
+                    let _ = d.flush(&mut conn);
+                    error = Some(describe_tls_error(&e));
+                    tls_error = Some(e);
+                    break;
+                }
+                if error.is_some() {
+                    break;
+                }
+            }
+            Ok(None) => {
+                error = Some("the server closed the connection during the handshake".to_string());
+                break;
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
+                error = Some(format!(
+                    "no answer within {} (the server stopped mid-handshake)",
+                    net::fmt_duration(timeout)
+                ));
+                break;
+            }
+            Err(e) => {
+                error = Some(format!("receive: {e}"));
+                break;
+            }
+        }
+    }
+    let handshake_bytes = d.sent + d.received;
+    let tcp_info = crate::sys::tcp_info(d.sock.as_fd()).ok();
+    // Post-handshake: TLS 1.3 session tickets arrive about one round trip later.
+    if error.is_none() && d.tls13 == Some(true) {
+        let wait = TICKET_WAIT.max(Duration::from_micros(
+            tcp_info.as_ref().map_or(0, |t| 3 * t.rtt_us as u64),
+        ));
+        d.deadline = Instant::now() + wait;
+        while let Ok(Some((rec_bytes, at))) = d.read_record() {
+            d.label(Dir::In, &rec_bytes, at);
+            let mut rd: &[u8] = &rec_bytes;
+            let _ = conn.read_tls(&mut rd);
+            if conn.process_new_packets().is_err() {
+                break;
+            }
+        }
+    }
+    conn.send_close_notify();
+    let _ = d.flush(&mut conn);
+    let _ = d.sock.shutdown(std::net::Shutdown::Both);
+    // Sent and received records interleave in time; keep each direction's order.
+    d.timeline.sort_by_key(|e| e.t_us);
+    Ok(Attempt {
+        conn,
+        d,
+        tcp_connect_us,
+        handshake_total_us,
+        handshake_bytes,
+        error,
+        tls_error,
+        tcp_info,
+    })
+}
+
+fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn kind_name(k: rustls::HandshakeKind) -> String {
+    match k {
+        rustls::HandshakeKind::Full => "full",
+        rustls::HandshakeKind::FullWithHelloRetryRequest => "full_with_hrr",
+        rustls::HandshakeKind::Resumed => "resumed",
+    }
+    .to_string()
+}
+
 /// Run one inspection.
 pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     let timeout = g.timeout.unwrap_or(Duration::from_secs(5));
@@ -201,15 +382,18 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     });
     config.key_log = secrets.clone();
     config.enable_sni = sni_name.is_some();
-    config.resumption = rustls::client::Resumption::disabled();
+    config.resumption = if a.resume {
+        rustls::client::Resumption::in_memory_sessions(8)
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     if let Some(p) = alpn.clone() {
         config.alpn_protocols = p;
     }
+    let config = Arc::new(config);
     // The name rustls sends as SNI (and would check): ours, or the address without SNI.
     let conn_name = ServerName::try_from(expect_str.clone())
         .map_err(|_| Error::usage(format!("{expect_str:?} is not a valid server name")))?;
-    let mut conn = ClientConnection::new(Arc::new(config), conn_name)
-        .map_err(|e| Error::measure(format!("TLS client: {e}")))?;
 
     let t_start = Instant::now();
     let addrs = net::resolve(&host, family, timeout)?;
@@ -220,134 +404,37 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     };
     let ip = addrs[0];
     let dst = SocketAddr::new(ip, port);
-    let deadline = Instant::now() + timeout;
-    let c = net::start_connect(dst, None, None)?;
-    let connect_started = c.started;
-    match c.wait(deadline) {
-        net::ConnectEnd::Connected => {}
-        other => {
-            return Err(Error::measure(format!(
-                "TCP connect to {dst}: {} (check the host and port)",
-                match other {
-                    net::ConnectEnd::Refused => "refused".to_string(),
-                    net::ConnectEnd::TimedOut =>
-                        format!("no answer within {}", net::fmt_duration(timeout)),
-                    net::ConnectEnd::Unreachable(e) | net::ConnectEnd::Failed(e) => e.to_string(),
-                    net::ConnectEnd::Connected => String::new(),
-                }
-            )));
-        }
-    }
-    let t0 = Instant::now();
-    let tcp_connect_us = (t0 - connect_started).as_micros() as u64;
-    let sock: std::net::TcpStream = c.sock.into();
-    sock.set_nonblocking(false)
-        .map_err(|e| Error::io("set blocking", e))?;
-    sock.set_nodelay(true).ok();
-
-    let mut d = Drive {
-        sock,
-        t0,
-        deadline,
-        timeline: Vec::new(),
-        client: Side::default(),
-        server: Side::default(),
-        suite: None,
-        secrets,
-        rbuf: Vec::new(),
-        hrr: false,
-        tls13: None,
-        first_server_byte_us: None,
-        client_hello_us: None,
-        server_flight_us: None,
-        client_finished_us: None,
-        alert: None,
-        closed: false,
-        last_rx: 0,
-    };
-    let mut error: Option<String> = None;
-    let mut handshake_total_us = None;
-    loop {
-        if let Err(e) = d.flush(&mut conn) {
-            error = Some(format!("send: {e}"));
-            break;
-        }
-        if !conn.is_handshaking() {
-            handshake_total_us = Some(d.now_us());
-            break;
-        }
-        match d.read_record() {
-            Ok(Some((rec_bytes, at))) => {
-                d.label(Dir::In, &rec_bytes, at);
-                let mut rd: &[u8] = &rec_bytes;
-                while !rd.is_empty() {
-                    if let Err(e) = conn.read_tls(&mut rd) {
-                        error = Some(format!("TLS: {e}"));
-                        break;
-                    }
-                }
-                let processed = conn.process_new_packets();
-                if let Some(v) = conn.protocol_version() {
-                    d.tls13 = Some(v == rustls::ProtocolVersion::TLSv1_3);
-                }
-                if let Err(e) = processed {
-                    // Send our alert (it shows in the timeline), then stop.
-                    let _ = d.flush(&mut conn);
-                    error = Some(describe_tls_error(&e));
-                    break;
-                }
-                if error.is_some() {
-                    break;
-                }
-            }
-            Ok(None) => {
-                error = Some("the server closed the connection during the handshake".to_string());
-                break;
-            }
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
-            {
-                error = Some(format!(
-                    "no answer within {} (the server stopped mid-handshake)",
-                    net::fmt_duration(timeout)
-                ));
-                break;
-            }
-            Err(e) => {
-                error = Some(format!("receive: {e}"));
-                break;
-            }
-        }
-    }
-    let tcp_info = crate::sys::tcp_info(d.sock.as_fd()).ok();
-    // Post-handshake: TLS 1.3 session tickets arrive about one round trip later.
-    if error.is_none() && d.tls13 == Some(true) {
-        let wait = TICKET_WAIT.max(Duration::from_micros(
-            tcp_info.as_ref().map_or(0, |t| 3 * t.rtt_us as u64),
-        ));
-        d.deadline = Instant::now() + wait;
-        while let Ok(Some((rec_bytes, at))) = d.read_record() {
-            d.label(Dir::In, &rec_bytes, at);
-            let mut rd: &[u8] = &rec_bytes;
-            let _ = conn.read_tls(&mut rd);
-            if conn.process_new_packets().is_err() {
-                break;
-            }
-        }
-    }
-    conn.send_close_notify();
-    let _ = d.flush(&mut conn);
-    let _ = d.sock.shutdown(std::net::Shutdown::Both);
-
-    // Sent and received records interleave in time; keep each direction's order.
-    d.timeline.sort_by_key(|e| e.t_us);
+    let first = handshake(&config, conn_name.clone(), dst, timeout, &secrets)?;
+    // What the verifier saw on the first connection (a resumed one does not verify again).
     let recorded = rec.lock().map(|r| r.clone()).unwrap_or_default();
+    let resumption = if a.resume && first.error.is_none() && !crate::sys::interrupted() {
+        Some(resume(&first, &config, conn_name, dst, timeout, &secrets))
+    } else {
+        None
+    };
+    // rustls could not agree with the server: ask it, the old way, what it does speak.
+    let offers = match &first.tls_error {
+        Some(
+            rustls::Error::AlertReceived(_)
+            | rustls::Error::PeerIncompatible(_)
+            | rustls::Error::PeerMisbehaved(_),
+        ) if !crate::sys::interrupted() => {
+            let sni = sni_name.as_deref().filter(|n| n.parse::<IpAddr>().is_err());
+            Some(crate::tls::legacy::probe(dst, sni, timeout))
+        }
+        _ => None,
+    };
+    let Attempt {
+        conn,
+        d,
+        tcp_connect_us,
+        handshake_total_us,
+        error,
+        tcp_info,
+        ..
+    } = first;
     let negotiated = Negotiated {
-        version: conn.protocol_version().map(|v| match v {
-            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
-            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
-            other => format!("{other:?}"),
-        }),
+        version: conn.protocol_version().map(version_name),
         cipher_suite: conn
             .negotiated_cipher_suite()
             .map(|s| s.suite().as_str().unwrap_or("unknown").to_string()),
@@ -360,11 +447,7 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
         signature_scheme: recorded.signature_scheme.clone(),
         // rustls (like every client) sends no SNI for an address.
         sni: sni_name.clone().filter(|n| n.parse::<IpAddr>().is_err()),
-        handshake_kind: conn.handshake_kind().map(|k| match k {
-            rustls::HandshakeKind::Full => "full".to_string(),
-            rustls::HandshakeKind::FullWithHelloRetryRequest => "full_with_hrr".to_string(),
-            rustls::HandshakeKind::Resumed => "resumed".to_string(),
-        }),
+        handshake_kind: conn.handshake_kind().map(kind_name),
     };
     let rtt_us = tcp_info.as_ref().map(|t| t.rtt_us as u64);
     let ch_sh = match (d.client_hello_us, d.first_server_byte_us) {
@@ -385,7 +468,7 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
         // one network round trip (the connect time measures that round trip).
         server_think: ch_sh.map(|x| x.saturating_sub(tcp_connect_us)),
     };
-    Ok(crate::tls::report::build(
+    let mut report = crate::tls::report::build(
         a,
         &host,
         dst,
@@ -396,7 +479,71 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
         error,
         d.alert,
         now_unix(),
-    ))
+    );
+    if let Some(r) = resumption {
+        report.connections_used = 2;
+        report.resumption = Some(r);
+    }
+    if let Some(probes) = offers {
+        report.connections_used += probes.len() as u32;
+        report.server_offers = Some(ServerOffers::new(probes));
+    }
+    Ok(report)
+}
+
+/// The second connection of `--resume`, compared with the first.
+fn resume(
+    first: &Attempt,
+    config: &Arc<ClientConfig>,
+    name: ServerName<'static>,
+    dst: SocketAddr,
+    timeout: Duration,
+    secrets: &Arc<Secrets>,
+) -> Resumption {
+    let tickets = first
+        .d
+        .timeline
+        .iter()
+        .filter(|e| e.dir == "in" && e.msg == "NewSessionTicket")
+        .count();
+    let mut r = Resumption {
+        offered: tickets > 0
+            || first.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_2),
+        resumed: false,
+        handshake_kind: None,
+        tcp_connect_us: None,
+        handshake_total_us: None,
+        full_handshake_total_us: first.handshake_total_us,
+        time_saved_us: None,
+        bytes: None,
+        full_bytes: first.handshake_bytes,
+        bytes_saved: None,
+        certificate_sent: None,
+        timeline: Vec::new(),
+        error: None,
+    };
+    match handshake(config, name, dst, timeout, secrets) {
+        Ok(s) => {
+            r.resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            r.handshake_kind = s.conn.handshake_kind().map(kind_name);
+            r.tcp_connect_us = Some(s.tcp_connect_us);
+            r.handshake_total_us = s.handshake_total_us;
+            if let (Some(a), Some(b)) = (first.handshake_total_us, s.handshake_total_us) {
+                r.time_saved_us = Some(a as i64 - b as i64);
+            }
+            r.bytes = Some(s.handshake_bytes);
+            r.bytes_saved = Some(first.handshake_bytes as i64 - s.handshake_bytes as i64);
+            r.certificate_sent = Some(
+                s.d.timeline
+                    .iter()
+                    .any(|e| e.dir == "in" && e.msg == "Certificate"),
+            );
+            r.error = s.error;
+            r.timeline = s.d.timeline;
+        }
+        Err(e) => r.error = Some(e.to_string()),
+    }
+    r
 }
 
 /// Our reading of rustls errors, in words.
@@ -430,6 +577,9 @@ struct Drive {
     alert: Option<String>,
     closed: bool,
     last_rx: u64,
+    /// Bytes written and read on the socket.
+    sent: usize,
+    received: usize,
 }
 
 impl Drive {
@@ -443,6 +593,7 @@ impl Drive {
             let mut out = Vec::new();
             conn.write_tls(&mut out)?;
             self.sock.write_all(&out)?;
+            self.sent += out.len();
             let at = self.now_us();
             let mut buf = out;
             for r in record::split_records(&mut buf) {
@@ -457,6 +608,7 @@ impl Drive {
         loop {
             if let Some(n) = record::record_len(&self.rbuf) {
                 let r: Vec<u8> = self.rbuf.drain(..n).collect();
+                self.received += r.len();
                 return Ok(Some((r, self.last_rx)));
             }
             if self.closed {
@@ -607,7 +759,11 @@ impl Drive {
                 self.messages(dir, at, msgs, true);
             }
             record::CHANGE_CIPHER_SPEC => {
-                self.side(dir).ccs = true;
+                // In TLS 1.3 it is only for middleboxes: what follows is not encrypted by it
+                // (the second ClientHello after a HelloRetryRequest comes after one).
+                if self.tls13 != Some(true) {
+                    self.side(dir).ccs = true;
+                }
                 self.push(dir, at, "ChangeCipherSpec".into(), payload.len(), ct, false);
             }
             record::ALERT if payload.len() == 2 => {

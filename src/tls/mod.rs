@@ -5,6 +5,8 @@
 
 pub mod cert;
 pub mod driver;
+pub mod legacy;
+pub mod ocsp;
 pub mod record;
 pub mod report;
 pub mod verify;
@@ -74,6 +76,10 @@ pub struct InspectArgs {
     /// Do not check the certificate's name.
     #[arg(long)]
     pub no_hostname_check: bool,
+    /// Open a second connection that resumes the first's session: resumed or not, and the
+    /// time and bytes it saved.
+    #[arg(long)]
+    pub resume: bool,
     /// Append the session's secrets to FILE (SSLKEYLOGFILE format, for Wireshark).
     #[arg(long, value_name = "FILE")]
     pub keylog: Option<PathBuf>,

@@ -10,6 +10,8 @@ use crate::error::{EXIT_FINDING, EXIT_OK, EXIT_USAGE};
 use crate::output::{self, Report, SCHEMA_VERSION, Style};
 use crate::tls::InspectArgs;
 use crate::tls::cert::{self, CertInfo};
+use crate::tls::legacy::Probe;
+use crate::tls::ocsp::{self, Ocsp};
 use crate::tls::verify::{Problem, Recorded};
 
 /// One record or handshake message on the wire.
@@ -87,6 +89,40 @@ pub struct Certificates {
     pub trust_anchor: Option<String>,
     /// A stapled OCSP response was sent (its size).
     pub ocsp_stapled_bytes: Option<usize>,
+    /// The stapled OCSP response decoded (null: none stapled).
+    pub ocsp: Option<Ocsp>,
+}
+
+/// The second connection of `--resume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resumption {
+    /// The first connection left something to resume with (a TLS 1.3 ticket, or a TLS 1.2
+    /// session).
+    pub offered: bool,
+    /// The server accepted it: an abbreviated handshake.
+    pub resumed: bool,
+    /// full, full_with_hrr, resumed.
+    pub handshake_kind: Option<String>,
+    /// TCP connect of the second connection, µs.
+    pub tcp_connect_us: Option<u64>,
+    /// Its handshake, µs.
+    pub handshake_total_us: Option<u64>,
+    /// The first (full) handshake, µs.
+    pub full_handshake_total_us: Option<u64>,
+    /// First minus second, µs (negative: the second was slower).
+    pub time_saved_us: Option<i64>,
+    /// Bytes on the wire, both directions, until the second handshake completed.
+    pub bytes: Option<usize>,
+    /// The same for the first.
+    pub full_bytes: usize,
+    /// First minus second.
+    pub bytes_saved: Option<i64>,
+    /// The server sent its certificate again.
+    pub certificate_sent: Option<bool>,
+    /// The second connection's messages.
+    pub timeline: Vec<Event>,
+    /// Why the second handshake did not complete.
+    pub error: Option<String>,
 }
 
 /// The verdict.
@@ -145,6 +181,35 @@ pub struct TlsReport {
     pub verification: Verification,
     /// Other findings.
     pub warnings: Vec<Warning>,
+    /// The second connection (`--resume`), or null.
+    pub resumption: Option<Resumption>,
+    /// When rustls could not agree with the server: what hand-built TLS 1.2 / 1.1 / 1.0
+    /// ClientHellos got from it, or null.
+    pub server_offers: Option<ServerOffers>,
+}
+
+/// What the server speaks, from hand-built ClientHellos.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerOffers {
+    /// One probe per version offered, newest first.
+    pub probes: Vec<Probe>,
+    /// The versions it accepted.
+    pub versions: Vec<String>,
+}
+
+impl ServerOffers {
+    /// Summarise the probes.
+    pub fn new(probes: Vec<Probe>) -> ServerOffers {
+        let mut versions: Vec<String> = Vec::new();
+        for p in &probes {
+            if let Some(v) = &p.version
+                && !versions.contains(v)
+            {
+                versions.push(v.clone());
+            }
+        }
+        ServerOffers { probes, versions }
+    }
 }
 
 /// Assemble the report.
@@ -187,6 +252,31 @@ pub fn build(
     });
     if let Some(t) = &trust_anchor {
         verified_chain.push(t.clone());
+    }
+    let mut rec = rec;
+    // The stapled response, checked against the leaf's issuer (sent, or found by webpki).
+    let ocsp = match rec.received.first() {
+        Some(leaf) if !rec.ocsp.is_empty() => {
+            let issuer = rec.received.get(1).or(rec.path.first());
+            ocsp::decode(&rec.ocsp, leaf, issuer.map(|v| v.as_slice()), now)
+        }
+        _ => None,
+    };
+    if let Some(o) = &ocsp
+        && o.cert_status.as_deref() == Some("revoked")
+        && o.for_leaf == Some(true)
+    {
+        rec.problems.push(Problem {
+            code: "revoked",
+            message: format!(
+                "the stapled OCSP response says the certificate was revoked{}",
+                o.revocation_time
+                    .as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default()
+            ),
+            hint: "the server must get a new certificate (and stop stapling this response)".into(),
+        });
     }
     let timed_out = error
         .as_deref()
@@ -239,6 +329,7 @@ pub fn build(
             verified_chain,
             trust_anchor,
             ocsp_stapled_bytes: (!rec.ocsp.is_empty()).then_some(rec.ocsp.len()),
+            ocsp,
         },
         verification: Verification {
             ok: rec.ran && rec.problems.is_empty(),
@@ -248,6 +339,8 @@ pub fn build(
             strict: a.strict,
         },
         warnings,
+        resumption: None,
+        server_offers: None,
     }
 }
 
@@ -361,6 +454,87 @@ impl Report for TlsReport {
                     "  {} leaf → {}",
                     st.dim("verified chain:"),
                     self.certificates.verified_chain.join(" → ")
+                )?;
+            }
+        }
+        if let Some(o) = &self.certificates.ocsp {
+            writeln!(
+                out,
+                "  {} {} — certificate {}{}, this update {}, next update {}{}, responder {}, signature {}{}",
+                st.dim("stapled OCSP:"),
+                o.response_status,
+                o.cert_status.as_deref().unwrap_or("-"),
+                o.revocation_time
+                    .as_deref()
+                    .map(|t| format!(" at {t}"))
+                    .unwrap_or_default(),
+                o.this_update.as_deref().unwrap_or("-"),
+                o.next_update.as_deref().unwrap_or("-"),
+                if o.stale { " (stale)" } else { "" },
+                o.responder,
+                match o.signature_valid {
+                    Some(true) => "valid",
+                    Some(false) => "INVALID",
+                    None => "not checked",
+                },
+                if o.for_leaf == Some(false) {
+                    " (about another certificate)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        if let Some(r) = &self.resumption {
+            writeln!(
+                out,
+                "  {} {} ({}), handshake {} vs {} full ({} saved), {} vs {} bytes{}{}",
+                st.dim("second connection:"),
+                if r.resumed {
+                    st.good("resumed")
+                } else {
+                    st.warn("not resumed")
+                },
+                r.handshake_kind.as_deref().unwrap_or("-"),
+                us(r.handshake_total_us),
+                us(r.full_handshake_total_us),
+                r.time_saved_us
+                    .map(|v| format!("{}{}", if v < 0 { "-" } else { "" }, fmt(v.unsigned_abs())))
+                    .unwrap_or_else(|| "-".into()),
+                r.bytes.map_or_else(|| "-".into(), |b| b.to_string()),
+                r.full_bytes,
+                if r.offered {
+                    ""
+                } else {
+                    " (the server left no ticket to resume with)"
+                },
+                r.error
+                    .as_deref()
+                    .map(|e| format!("; {e}"))
+                    .unwrap_or_default()
+            )?;
+        }
+        if let Some(o) = &self.server_offers {
+            writeln!(
+                out,
+                "  {} {}",
+                st.dim("what the server speaks (hand-built ClientHellos):"),
+                if o.versions.is_empty() {
+                    "none of TLS 1.2, 1.1, 1.0".to_string()
+                } else {
+                    o.versions.join(", ")
+                }
+            )?;
+            for p in &o.probes {
+                writeln!(
+                    out,
+                    "    offer {}: {}{}",
+                    p.offered,
+                    p.result,
+                    match (&p.version, &p.cipher_suite, &p.alert) {
+                        (Some(v), Some(c), _) => format!(" → {v}, {c}"),
+                        (_, _, Some(a)) => format!(" ({a})"),
+                        _ => String::new(),
+                    }
                 )?;
             }
         }

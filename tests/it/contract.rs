@@ -175,6 +175,30 @@ pub struct LabReady {
     pub dns: Option<DnsLab>,
     pub resolver: Option<String>,
     pub sockets: Option<SocketScenarios>,
+    pub tls: Option<TlsLab>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsLab {
+    pub dir: String,
+    pub ca_file: String,
+    pub intermediate_file: String,
+    pub ocsp_file: String,
+    pub host: String,
+    pub scenarios: Vec<TlsScenario>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsScenario {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub expect: String,
+    pub behaviour: String,
+    pub chain_file: String,
+    pub key_file: String,
 }
 
 #[derive(Debug, Deserialize)]

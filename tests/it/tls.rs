@@ -32,6 +32,60 @@ struct Report {
     certificates: Certificates,
     verification: Verification,
     warnings: Vec<Warning>,
+    resumption: Option<Resumption>,
+    server_offers: Option<ServerOffers>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Resumption {
+    offered: bool,
+    resumed: bool,
+    handshake_kind: Option<String>,
+    tcp_connect_us: Option<u64>,
+    handshake_total_us: Option<u64>,
+    full_handshake_total_us: Option<u64>,
+    time_saved_us: Option<i64>,
+    bytes: Option<usize>,
+    full_bytes: usize,
+    bytes_saved: Option<i64>,
+    certificate_sent: Option<bool>,
+    timeline: Vec<Event>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerOffers {
+    probes: Vec<Probe>,
+    versions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Probe {
+    offered: String,
+    result: String,
+    version: Option<String>,
+    cipher_suite: Option<String>,
+    alert: Option<String>,
+    answer_us: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ocsp {
+    response_status: String,
+    cert_status: Option<String>,
+    revocation_time: Option<String>,
+    produced_at: Option<String>,
+    this_update: Option<String>,
+    next_update: Option<String>,
+    stale: bool,
+    responder: String,
+    for_leaf: Option<bool>,
+    signature_valid: Option<bool>,
+    bytes: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +153,7 @@ struct Certificates {
     verified_chain: Vec<String>,
     trust_anchor: Option<String>,
     ocsp_stapled_bytes: Option<usize>,
+    ocsp: Option<Ocsp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -569,4 +624,284 @@ fn not_tls_and_bad_input() {
     let o = netlab(&["tls", "inspect", &format!("127.0.0.1:{closed}")]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+}
+
+/// `netlab lab --tls` on free ports, its files in a directory of this test's own.
+fn tls_lab(tag: &str) -> (Lab, crate::contract::TlsLab) {
+    let dir = std::env::temp_dir().join(format!("netlab-tlslab-{}-{tag}", std::process::id()));
+    let dir_s = dir.display().to_string();
+    let lab = Lab::start(
+        &[
+            "lab",
+            "--jsonl",
+            "--port-base",
+            "0",
+            "--tls",
+            "--tls-port-base",
+            "0",
+            "--tls-dir",
+            &dir_s,
+            "--duration",
+            "120s",
+        ],
+        None,
+    );
+    let t: crate::contract::TlsLab =
+        serde_json::from_value(lab.ready["tls"].clone()).expect("ready.tls");
+    (lab, t)
+}
+
+fn tls_port(t: &crate::contract::TlsLab, name: &str) -> u16 {
+    t.scenarios
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no TLS scenario {name}"))
+        .port
+}
+
+#[test]
+fn lab_matrix_every_verdict_matches_the_scenario_and_openssl() {
+    let (_lab, t) = tls_lab("m");
+    assert_eq!(t.scenarios.len(), 10);
+    let dir = PathBuf::from(&t.dir);
+    for s in &t.scenarios {
+        let target = format!("127.0.0.1:{}", s.port);
+        let (c, r) = inspect(&["--ca", &t.ca_file, &target]);
+        let codes: Vec<&str> = r
+            .verification
+            .problems
+            .iter()
+            .map(|p| p.code.as_str())
+            .collect();
+        if s.expect == "ok" {
+            assert_eq!((c, r.outcome.as_str()), (0, "ok"), "{}: {codes:?}", s.name);
+            assert!(r.verification.ok, "{}", s.name);
+            assert_eq!(
+                r.certificates.verified_chain,
+                [
+                    "O=netlab lab, CN=netlab lab intermediate CA",
+                    "O=netlab lab, CN=netlab lab root CA"
+                ],
+                "{}",
+                s.name
+            );
+        } else {
+            assert_eq!(
+                (c, r.outcome.as_str()),
+                (1, "certificate_problems"),
+                "{}",
+                s.name
+            );
+            // Exactly the one problem the scenario is about.
+            assert_eq!(codes, [s.expect.as_str()], "{}", s.name);
+        }
+        // The same verdict from openssl s_client (checking the address, as we do).
+        let o = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &target,
+                "-verify_ip",
+                "127.0.0.1",
+                "-CAfile",
+                &t.ca_file,
+                "-brief",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let theirs = all
+            .lines()
+            .find(|l| l.contains("Verification"))
+            .unwrap_or("")
+            .to_string();
+        let want = match s.expect.as_str() {
+            "ok" => "Verification: OK",
+            "expired" => "certificate has expired",
+            "not_yet_valid" => "certificate is not yet valid",
+            "hostname_mismatch" => "IP address mismatch",
+            "incomplete_chain" => "unable to verify the first certificate",
+            "self_signed" => "self-signed certificate",
+            other => panic!("unexpected expectation {other}"),
+        };
+        assert!(theirs.contains(want), "{}: openssl says {theirs:?}", s.name);
+        // The files the lab wrote serve the same chain.
+        assert!(Path::new(&s.chain_file).exists() && Path::new(&s.key_file).exists());
+    }
+    assert!(dir.join("ca.pem").exists());
+
+    // Scenario details.
+    let at = |n: &str| format!("127.0.0.1:{}", tls_port(&t, n));
+    let (_, r) = inspect(&["--ca", &t.ca_file, &at("tls12")]);
+    assert_eq!(r.negotiated.version.as_deref(), Some("TLSv1.2"));
+    assert!(msgs(&r, "in").contains(&"ServerHelloDone".to_string()));
+
+    let (_, r) = inspect(&["--ca", &t.ca_file, &at("hrr")]);
+    assert_eq!(
+        r.negotiated.handshake_kind.as_deref(),
+        Some("full_with_hrr")
+    );
+    assert_eq!(r.negotiated.kx_group.as_deref(), Some("secp384r1"));
+    let out = msgs(&r, "out");
+    assert_eq!(
+        out.iter().filter(|m| *m == "ClientHello").count(),
+        2,
+        "{out:?}"
+    );
+    assert_eq!(msgs(&r, "in")[0], "HelloRetryRequest");
+
+    let (_, r) = inspect(&["--ca", &t.ca_file, "--alpn", "h2,http/1.1", &at("alpn_h2")]);
+    assert_eq!(r.negotiated.alpn.as_deref(), Some("h2"));
+    let (_, r) = inspect(&["--ca", &t.ca_file, "--alpn", "http/1.1", &at("alpn_h2")]);
+    assert_eq!(r.negotiated.alpn.as_deref(), Some("http/1.1"));
+
+    let (_, r) = inspect(&["--ca", &t.ca_file, &at("expired")]);
+    assert!(r.certificates.received[0].days_left < -25);
+    let (_, r) = inspect(&["--ca", &t.ca_file, &at("incomplete_chain")]);
+    let p = &r.verification.problems[0];
+    assert!(
+        p.message.contains("http://ca.lab.test/intermediate.crt"),
+        "{}",
+        p.message
+    );
+    let (_, r) = inspect(&["--ca", &t.ca_file, &at("wrong_host")]);
+    assert!(
+        r.verification.problems[0]
+            .message
+            .contains("other.lab.test")
+    );
+    // With the name it does carry, the wrong-host leaf is fine.
+    let (c, _) = inspect(&[
+        "--ca",
+        &t.ca_file,
+        "--sni",
+        "other.lab.test",
+        &at("wrong_host"),
+    ]);
+    assert_eq!(c, 0);
+
+    // The stapled OCSP response, decoded, and what openssl reads in it.
+    let (c, r) = inspect(&["--ca", &t.ca_file, "--sni", "tls.lab.test", &at("ocsp")]);
+    assert_eq!(c, 0);
+    let o = r.certificates.ocsp.expect("stapled OCSP");
+    assert_eq!(o.response_status, "successful");
+    assert_eq!(o.cert_status.as_deref(), Some("good"));
+    assert_eq!(
+        (o.for_leaf, o.signature_valid, o.stale),
+        (Some(true), Some(true), false)
+    );
+    assert_eq!(Some(o.bytes), r.certificates.ocsp_stapled_bytes);
+    let so = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &at("ocsp"),
+            "-status",
+            "-servername",
+            "tls.lab.test",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&so.stdout);
+    assert!(text.contains("Cert Status: good"), "{text}");
+    let rid = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Responder Id: "))
+        .expect("openssl responder id")
+        .to_string();
+    assert_eq!(o.responder.replace(':', ""), format!("key hash {rid}"));
+    // No staple where none is served.
+    let (_, r) = inspect(&["--ca", &t.ca_file, &at("valid")]);
+    assert!(r.certificates.ocsp.is_none() && r.certificates.ocsp_stapled_bytes.is_none());
+}
+
+#[test]
+fn resume_uses_a_second_connection_and_saves_the_certificate() {
+    let (_lab, t) = tls_lab("r");
+    for (name, version) in [("valid", "TLSv1.3"), ("tls12", "TLSv1.2")] {
+        let target = format!("127.0.0.1:{}", tls_port(&t, name));
+        let (c, r) = inspect(&["--ca", &t.ca_file, "--resume", &target]);
+        assert_eq!(c, 0, "{name}");
+        assert_eq!(r.connections_used, 2);
+        assert_eq!(r.negotiated.version.as_deref(), Some(version));
+        assert_eq!(r.negotiated.handshake_kind.as_deref(), Some("full"));
+        let s = r.resumption.expect("resumption");
+        assert!(s.offered && s.resumed, "{name}: {s:?}");
+        assert_eq!(s.handshake_kind.as_deref(), Some("resumed"));
+        assert_eq!(s.certificate_sent, Some(false), "{name}");
+        assert!(s.error.is_none());
+        let first: usize = r.timeline.iter().map(|e| e.bytes).sum();
+        let second: usize = s.timeline.iter().map(|e| e.bytes).sum();
+        assert!(second < first, "{name}: {second} vs {first}");
+        assert_eq!(
+            s.bytes_saved,
+            Some(s.full_bytes as i64 - s.bytes.unwrap() as i64)
+        );
+        assert!(s.bytes_saved.unwrap() > 500, "{name}: {s:?}");
+        assert_eq!(s.full_handshake_total_us, r.timing_us.handshake_total);
+    }
+    // Without --resume: one connection, no resumption object.
+    let (_, r) = inspect(&[
+        "--ca",
+        &t.ca_file,
+        &format!("127.0.0.1:{}", tls_port(&t, "valid")),
+    ]);
+    assert_eq!(r.connections_used, 1);
+    assert!(r.resumption.is_none());
+}
+
+#[test]
+fn legacy_tls10_server_is_described_not_given_up_on() {
+    let dir = pki();
+    // TLS 1.0 only, at security level 0: rustls refuses it.
+    let s = s_server(
+        &dir,
+        "leaf.pem",
+        "leaf.key",
+        &["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0", "-serverpref"],
+    );
+    let ca = dir.join("ca.pem").display().to_string();
+    let (c, r) = inspect(&["--ca", &ca, &format!("127.0.0.1:{}", s.port)]);
+    assert_eq!(c, 1);
+    assert_eq!(r.outcome, "refused", "{:?}", r.error);
+    let o = r.server_offers.expect("server_offers");
+    assert_eq!(o.versions, ["TLSv1.0"]);
+    assert_eq!(r.connections_used, 1 + o.probes.len() as u32);
+    let p10 = o.probes.iter().find(|p| p.offered == "TLSv1.0").unwrap();
+    assert_eq!(p10.result, "accepted");
+    // openssl s_client, offering TLS 1.0 at the same level, agrees on the suite.
+    let so = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", s.port),
+            "-tls1",
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+            "-brief",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&so.stderr).to_string();
+    let theirs = all
+        .lines()
+        .find_map(|l| l.strip_prefix("Ciphersuite: "))
+        .unwrap_or_else(|| panic!("s_client: {all}"));
+    // openssl names it ECDHE-ECDSA-AES256-SHA (say), IANA TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA.
+    let ours = p10.cipher_suite.as_deref().unwrap();
+    let key = |n: &str| {
+        n.replace("TLS_", "")
+            .replace("_WITH_", "-")
+            .replace("_CBC", "")
+            .replace('_', "-")
+            .replace("AES-", "AES")
+    };
+    assert_eq!(key(ours), theirs.trim(), "{ours} vs {theirs}");
 }
