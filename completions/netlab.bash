@@ -988,7 +988,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__lab)
-            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --resolver --sockets --leak --churn --overflow --json --jsonl --color --timeout --quiet --verbose --help"
+            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --resolver --sockets --leak --churn --overflow --tls --tls-port-base --tls-dir --json --jsonl --color --timeout --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1035,6 +1035,14 @@ _netlab() {
                     return 0
                     ;;
                 --overflow)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-port-base)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1294,7 +1302,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__tls__subcmd__inspect)
-            opts="-4 -6 -q -v -h --sni --no-sni --alpn --ca --roots --tls12 --tls13 --strict --no-hostname-check --keylog --json --jsonl --color --timeout --quiet --verbose --help"
+            opts="-4 -6 -q -v -h --sni --no-sni --alpn --ca --roots --tls12 --tls13 --strict --no-hostname-check --resume --keylog --json --jsonl --color --timeout --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -151,6 +151,7 @@ complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subco
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l tls13 -d 'Offer TLS 1.3 only'
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l strict -d 'Abort on the first certificate problem, like an ordinary client'
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l no-hostname-check -d 'Do not check the certificate\'s name'
+complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l resume -d 'Open a second connection that resumes the first\'s session: resumed or not, and the time and bytes it saved'
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -s 4 -d 'IPv4 only'
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -s 6 -d 'IPv6 only'
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l json -d 'Print one JSON document (the whole report) on stdout'
@@ -281,6 +282,8 @@ complete -c netlab -n "__fish_netlab_using_subcommand lab" -l resolver -d 'Also 
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l leak -d 'With --sockets: connections to the leaking server (CLOSE_WAIT on its side)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l churn -d 'With --sockets: short connections the client closes first (TIME_WAIT)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l overflow -d 'With --sockets: connections to the never-accepting listener (backlog 2)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l tls-port-base -d 'With --tls: the first TLS port (0: any free ports)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l tls-dir -d 'With --tls: where to write the CA, chains, keys and OCSP response [default: the temporary directory\'s netlab-lab-tls]' -r -F
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
@@ -288,6 +291,7 @@ complete -c netlab -n "__fish_netlab_using_subcommand lab" -l timeout -d 'Timeou
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l netns -d 'Build client / middle / server network namespaces (198.18.0.0/24, 2001:2::/64) with a delay bridge in the middle, and serve from the server namespace (needs root)'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns -d 'Also serve a DNS hierarchy from zone files built into netlab: root 127.0.0.2, test. 127.0.0.3-4, example.test. 127.0.0.5-7 (one lame, one stale), big.test. 127.0.0.8 (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10, signed.test. and broken.test. 127.0.0.11 (DNSSEC-signed at start; the DS test. holds for broken.test. matches no key). Always on this host\'s loopback, in netns mode too'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l sockets -d 'Also build socket-state scenarios on loopback (for `netlab sockets`): a server leaking CLOSE_WAIT, a client leaving TIME_WAIT, a listener whose accept queue overflows'
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l tls -d 'Also serve a TLS matrix on --bind with a private CA made at start: valid, tls12, expired, not_yet_valid, wrong_host, incomplete_chain, self_signed, hrr, alpn_h2, ocsp (one port each, in that order). Certificates, keys and the CA file go to --tls-dir'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l json -d 'Print one JSON document (the whole report) on stdout'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -s q -l quiet -d 'Only the summary'

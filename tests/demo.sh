@@ -39,6 +39,16 @@ run "$BIN" -q dns trace --root 127.0.0.2 --port 5353 txt.big.test TXT
 run "$BIN" -q dns trace --root 127.0.0.2 --port 5353 nope.example.test
 stop_lab
 
+echo "== netlab demo: TLS lab (a private CA made now; one server per scenario on 127.0.0.1:18443-18452) =="
+start_lab --port-base 0 --tls --tls-dir "$out/tls"
+CA="$out/tls/ca.pem"
+run "$BIN" tls inspect --ca "$CA" --resume 127.0.0.1:18443
+run "$BIN" -q tls inspect --ca "$CA" 127.0.0.1:18445
+run "$BIN" -q tls inspect --ca "$CA" 127.0.0.1:18448
+run "$BIN" -q tls inspect --ca "$CA" 127.0.0.1:18450
+run "$BIN" -q tls inspect --ca "$CA" --sni tls.lab.test 127.0.0.1:18452
+stop_lab
+
 if [ "$(id -u)" != 0 ]; then
   echo "demo: the namespace part (wire delay, filtered and unreachable ports, IPv6) needs root; skipped."
   exit 0

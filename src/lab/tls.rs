@@ -470,17 +470,19 @@ pub fn default_dir() -> PathBuf {
 }
 
 fn accept_loop(l: TcpListener, config: Arc<ServerConfig>, stop: Arc<AtomicBool>) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
     while !stop.load(Ordering::SeqCst) {
-        match l.accept() {
-            Ok((s, _)) => {
-                let c = config.clone();
-                let st = stop.clone();
-                std::thread::spawn(move || serve_one(s, c, st));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        // Wait for a connection (not a sleep-and-retry loop, which would delay every
+        // ClientHello and show up as server think time).
+        let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0) {
+            continue;
+        }
+        if let Ok((s, _)) = l.accept() {
+            let c = config.clone();
+            let st = stop.clone();
+            std::thread::spawn(move || serve_one(s, c, st));
         }
     }
 }

@@ -9,6 +9,8 @@ use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::time::TimeSpec;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor};
 use rustls::{ClientConfig, ClientConnection, KeyLog};
@@ -21,8 +23,12 @@ use crate::tls::record::{self, Reassembler, TrafficKey};
 use crate::tls::report::{Event, Negotiated, Resumption, ServerOffers, TimingUs, TlsReport};
 use crate::tls::verify::Recorder;
 
-/// How long to keep reading after the handshake for NewSessionTicket messages.
-const TICKET_WAIT: Duration = Duration::from_millis(200);
+/// How long to keep reading after the handshake for NewSessionTicket messages (at least; 3
+/// round trips when that is longer).
+const TICKET_WAIT: Duration = Duration::from_millis(50);
+/// After a ticket, how long to wait for the next: a server writes its tickets together, so
+/// they come back to back.
+const TICKET_MORE: Duration = Duration::from_micros(500);
 
 /// Secrets rustls logs, kept for opening records (and written to --keylog).
 #[derive(Debug, Default)]
@@ -268,18 +274,28 @@ fn handshake(
     }
     let handshake_bytes = d.sent + d.received;
     let tcp_info = crate::sys::tcp_info(d.sock.as_fd()).ok();
-    // Post-handshake: TLS 1.3 session tickets arrive about one round trip later.
+    // Post-handshake: TLS 1.3 session tickets arrive about one round trip after our
+    // Finished. Wait up to a few round trips; once one has come, only briefly for more (a
+    // server sends its tickets together).
     if error.is_none() && d.tls13 == Some(true) {
-        let wait = TICKET_WAIT.max(Duration::from_micros(
-            tcp_info.as_ref().map_or(0, |t| 3 * t.rtt_us as u64),
-        ));
-        d.deadline = Instant::now() + wait;
+        let rtt = Duration::from_micros(tcp_info.as_ref().map_or(0, |t| t.rtt_us as u64));
+        d.deadline = Instant::now() + TICKET_WAIT.max(3 * rtt);
+        let mut tickets = 0;
         while let Ok(Some((rec_bytes, at))) = d.read_record() {
             d.label(Dir::In, &rec_bytes, at);
             let mut rd: &[u8] = &rec_bytes;
             let _ = conn.read_tls(&mut rd);
             if conn.process_new_packets().is_err() {
                 break;
+            }
+            let now = d
+                .timeline
+                .iter()
+                .filter(|e| e.dir == "in" && e.msg == "NewSessionTicket")
+                .count();
+            if now > tickets {
+                tickets = now;
+                d.deadline = d.deadline.min(Instant::now() + TICKET_MORE);
             }
         }
     }
@@ -618,7 +634,15 @@ impl Drive {
             if left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "timeout"));
             }
-            self.sock.set_read_timeout(Some(left))?;
+            // ppoll, not SO_RCVTIMEO: that one counts in scheduler ticks (4 ms here), too
+            // coarse for the short post-handshake waits.
+            let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
+            match ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) if !crate::sys::interrupted() => continue,
+                Err(e) => return Err(io::Error::from(e)),
+            }
             let mut b = [0u8; 16 * 1024 + 512];
             let n = self.sock.read(&mut b)?;
             if n == 0 {
