@@ -127,7 +127,7 @@ struct Leaf {
     key: KeyPair,
 }
 
-fn aia_extension() -> CustomExtension {
+pub(crate) fn aia_extension() -> CustomExtension {
     // AuthorityInfoAccess ::= SEQUENCE OF AccessDescription { accessMethod OID,
     // accessLocation GeneralName (uniformResourceIdentifier [6] IA5String) }
     let der = yasna::construct_der(|w| {
@@ -159,7 +159,8 @@ impl Pki {
             .push(DnType::CommonName, "netlab lab root CA");
         root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        root.not_before = now - days(1);
+        // CAs older than any leaf, as real ones are: the expired leaf's chain still builds.
+        root.not_before = now - days(3650);
         root.not_after = now + days(3650);
         let root_cert = root.self_signed(&root_key).map_err(err("root CA"))?;
         let root_issuer = Issuer::new(root, root_key);
@@ -180,7 +181,7 @@ impl Pki {
             KeyUsagePurpose::DigitalSignature,
         ];
         inter.use_authority_key_identifier_extension = true;
-        inter.not_before = now - days(1);
+        inter.not_before = now - days(1000);
         inter.not_after = now + days(1825);
         let inter_cert = inter
             .signed_by(&inter_key, &root_issuer)

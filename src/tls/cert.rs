@@ -137,7 +137,17 @@ fn describe_parsed(c: &X509Certificate<'_>, der: &[u8], now: i64) -> CertInfo {
     let sig_oid = &c.signature_algorithm.algorithm;
     let signature_algorithm = x509_parser::objects::oid2sn(sig_oid, reg)
         .map(str::to_string)
-        .unwrap_or_else(|_| sig_oid.to_id_string());
+        .unwrap_or_else(|_| {
+            // Old algorithms the registry does not name (openssl's short names).
+            let id = sig_oid.to_id_string();
+            match id.as_str() {
+                "1.2.840.10045.4.1" => "ecdsa-with-SHA1".to_string(),
+                "1.2.840.113549.1.1.4" => "md5WithRSAEncryption".to_string(),
+                "1.2.840.113549.1.1.2" => "md2WithRSAEncryption".to_string(),
+                "1.2.840.10040.4.3" => "dsa-with-SHA1".to_string(),
+                _ => id,
+            }
+        });
     let nb = c.validity().not_before.timestamp();
     let na = c.validity().not_after.timestamp();
     let subject = c.subject().to_string();

@@ -824,6 +824,10 @@ impl Drive {
                     self.push(dir, at, "EncryptedRecord".into(), payload.len(), ct, true);
                 }
             },
+            record::ALERT => {
+                // TLS 1.2 after ChangeCipherSpec: an encrypted alert (close_notify, usually).
+                self.push(dir, at, "Alert".into(), payload.len(), ct, true);
+            }
             _ => {
                 let name = if ct == record::APPLICATION_DATA {
                     "ApplicationData".to_string()

@@ -83,7 +83,7 @@ pub struct Certificates {
     /// Every certificate the server sent, leaf first.
     pub received: Vec<CertInfo>,
     /// Subjects of the verified chain above the leaf, up to the trust anchor (empty when it
-    /// did not verify).
+    /// did not verify, or when no moment exists at which every certificate was valid).
     pub verified_chain: Vec<String>,
     /// The trust anchor's subject.
     pub trust_anchor: Option<String>,

@@ -170,6 +170,21 @@ pub fn check_chain(
     };
     let mut path = Vec::new();
     let mut anchor = None;
+    // The server's certificate is itself a trust anchor (a pinned self-signed certificate
+    // given with --ca): trusted as it is, like openssl does; its dates and name still count.
+    let as_anchor = webpki::anchor_from_trusted_cert(&ee_der).ok();
+    if let Some(own) = as_anchor.as_ref().filter(|own| {
+        roots.iter().any(|r| {
+            r.subject.as_ref() == own.subject.as_ref()
+                && r.subject_public_key_info.as_ref() == own.subject_public_key_info.as_ref()
+        })
+    }) {
+        anchor = Some(own.subject.as_ref().to_vec());
+        if let Some(name) = expected {
+            name_problem(&ee, name, &leaf, &mut out);
+        }
+        return (out, path, anchor);
+    }
     match ee.verify_for_usage(
         algs,
         roots,
@@ -223,9 +238,33 @@ pub fn check_chain(
             "issue a leaf certificate (CA:FALSE) for the server",
         ));
     }
-    if let Some(name) = expected
-        && let Err(_) = ee.verify_is_valid_for_subject_name(name)
-    {
+    if let Some(name) = expected {
+        name_problem(&ee, name, &leaf, &mut out);
+    }
+    for (i, inf) in infos.iter().enumerate() {
+        if let Some(inf) = inf
+            && cert::weak_signature(inf)
+            && !(inf.self_issued && i > 0)
+            && !out.iter().any(|p| p.code == "weak_signature_algorithm")
+        {
+            out.push(problem(
+                "weak_signature_algorithm",
+                format!("{} is signed with {}", inf.subject, inf.signature_algorithm),
+                "reissue the certificate with a SHA-256 (or stronger) signature",
+            ));
+        }
+    }
+    (out, path, anchor)
+}
+
+/// hostname_mismatch when the certificate does not carry `name`.
+fn name_problem(
+    ee: &webpki::EndEntityCert<'_>,
+    name: &ServerName<'_>,
+    leaf: &CertInfo,
+    out: &mut Vec<Problem>,
+) {
+    if ee.verify_is_valid_for_subject_name(name).is_err() {
         let want = match name {
             ServerName::DnsName(d) => d.as_ref().to_string(),
             ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
@@ -244,20 +283,6 @@ pub fn check_chain(
             "connect with a name the certificate lists (--sni NAME), or reissue it with this name in subjectAltName",
         ));
     }
-    for (i, inf) in infos.iter().enumerate() {
-        if let Some(inf) = inf
-            && cert::weak_signature(inf)
-            && !(inf.self_issued && i > 0)
-            && !out.iter().any(|p| p.code == "weak_signature_algorithm")
-        {
-            out.push(problem(
-                "weak_signature_algorithm",
-                format!("{} is signed with {}", inf.subject, inf.signature_algorithm),
-                "reissue the certificate with a SHA-256 (or stronger) signature",
-            ));
-        }
-    }
-    (out, path, anchor)
 }
 
 fn cert_expired(c: &CertInfo, now: u64) -> bool {
@@ -279,7 +304,27 @@ fn chain_problem(e: &webpki::Error, leaf: &CertInfo, infos: &[Option<CertInfo>])
                     format!("the certificate ({}) is self-signed", leaf.subject),
                     "use a certificate from a CA clients trust, or trust this one with --ca FILE",
                 )
-            } else if !last.self_issued {
+            } else if last.self_issued {
+                problem(
+                    "unknown_issuer",
+                    format!(
+                        "the chain ends at {}, which is not a trusted root",
+                        last.subject
+                    ),
+                    "trust that CA (--ca FILE, or the system store), or use a certificate from a trusted CA",
+                )
+            } else if last.is_ca || last.ca_issuers.is_empty() {
+                // The server sent up to a CA (or a leaf with no hint of an intermediate): what
+                // is missing is the root, which this trust store does not have.
+                problem(
+                    "unknown_issuer",
+                    format!(
+                        "the chain ends at {}, issued by {}, which is not a trusted root",
+                        last.subject, last.issuer
+                    ),
+                    "trust that CA (--ca FILE, or the system store); if it is itself an intermediate, the server must send it too",
+                )
+            } else {
                 let aia = last
                     .ca_issuers
                     .first()
@@ -292,15 +337,6 @@ fn chain_problem(e: &webpki::Error, leaf: &CertInfo, infos: &[Option<CertInfo>])
                         last.issuer, last.subject
                     ),
                     "configure the server to send the intermediate certificate(s) after its own",
-                )
-            } else {
-                problem(
-                    "unknown_issuer",
-                    format!(
-                        "the chain ends at {}, which is not a trusted root",
-                        last.subject
-                    ),
-                    "trust that CA (--ca FILE, or the system store), or use a certificate from a trusted CA",
                 )
             }
         }
@@ -430,5 +466,111 @@ impl Recorder {
             ));
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+
+    struct Ca {
+        der: Vec<u8>,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    fn ca(name: &str, parent: Option<&Ca>) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = match parent {
+            Some(pa) => p.signed_by(&key, &pa.issuer).unwrap(),
+            None => p.self_signed(&key).unwrap(),
+        };
+        Ca {
+            der: cert.der().to_vec(),
+            issuer: Issuer::new(p, key),
+        }
+    }
+
+    fn leaf(by: &Ca, is_ca: bool, aia: bool) -> Vec<u8> {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["a.test".to_string()]).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, "a.test");
+        if is_ca {
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        if aia {
+            p.custom_extensions.push(crate::lab::tls::aia_extension());
+        }
+        p.signed_by(&key, &by.issuer).unwrap().der().to_vec()
+    }
+
+    fn codes(ee: &[u8], chain: &[&Vec<u8>], roots: &[&Vec<u8>], name: &str) -> Vec<&'static str> {
+        let inter: Vec<CertificateDer<'_>> = chain
+            .iter()
+            .map(|d| CertificateDer::from(d.as_slice()))
+            .collect();
+        let root_ders: Vec<CertificateDer<'_>> = roots
+            .iter()
+            .map(|d| CertificateDer::from(d.as_slice()))
+            .collect();
+        let anchors: Vec<TrustAnchor<'_>> = root_ders
+            .iter()
+            .map(|d| webpki::anchor_from_trusted_cert(d).unwrap())
+            .collect();
+        let sn = ServerName::try_from(name.to_string()).unwrap();
+        let algs = rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .all;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let (p, _, _) = check_chain(ee, &inter, &anchors, Some(&sn), algs, now);
+        p.iter().map(|p| p.code).collect()
+    }
+
+    #[test]
+    fn each_problem_by_its_own_check() {
+        let root = ca("root", None);
+        let inter = ca("inter", Some(&root));
+        let good = leaf(&inter, false, true);
+        assert!(codes(&good, &[&inter.der], &[&root.der], "a.test").is_empty());
+        assert_eq!(
+            codes(&good, &[&inter.der], &[&root.der], "b.test"),
+            ["hostname_mismatch"]
+        );
+        // The intermediate missing; the leaf's AIA says one exists.
+        assert_eq!(
+            codes(&good, &[], &[&root.der], "a.test"),
+            ["incomplete_chain"]
+        );
+        // Leaf and intermediate sent, the root not trusted here.
+        let other = ca("other root", None);
+        assert_eq!(
+            codes(&good, &[&inter.der], &[&other.der], "a.test"),
+            ["unknown_issuer"]
+        );
+        // A CA certificate as the server's own.
+        let as_leaf = leaf(&inter, true, false);
+        let c = codes(&as_leaf, &[&inter.der], &[&root.der], "a.test");
+        assert_eq!(c, ["ca_used_as_leaf"]);
+        // A corrupted signature (last byte of the ECDSA s value).
+        let mut bad = good.clone();
+        *bad.last_mut().unwrap() ^= 0x01;
+        assert_eq!(
+            codes(&bad, &[&inter.der], &[&root.der], "a.test"),
+            ["bad_signature"]
+        );
     }
 }

@@ -624,6 +624,28 @@ fn not_tls_and_bad_input() {
     let o = netlab(&["tls", "inspect", &format!("127.0.0.1:{closed}")]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+    // A name that does not resolve: in a network namespace of its own, so the lookup
+    // leaves this machine's resolvers alone.
+    if !skip_unless_root("tls::not_tls_and_bad_input (unresolvable host)") {
+        let o = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                BIN,
+                "tls",
+                "inspect",
+                "no-such-host.lab.test",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("no-such-host.lab.test"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(stderr(&o).trim().lines().count(), 1);
+    }
 }
 
 /// `netlab lab --tls` on free ports, its files in a directory of this test's own.
@@ -676,15 +698,6 @@ fn lab_matrix_every_verdict_matches_the_scenario_and_openssl() {
         if s.expect == "ok" {
             assert_eq!((c, r.outcome.as_str()), (0, "ok"), "{}: {codes:?}", s.name);
             assert!(r.verification.ok, "{}", s.name);
-            assert_eq!(
-                r.certificates.verified_chain,
-                [
-                    "O=netlab lab, CN=netlab lab intermediate CA",
-                    "O=netlab lab, CN=netlab lab root CA"
-                ],
-                "{}",
-                s.name
-            );
         } else {
             assert_eq!(
                 (c, r.outcome.as_str()),
@@ -695,6 +708,17 @@ fn lab_matrix_every_verdict_matches_the_scenario_and_openssl() {
             // Exactly the one problem the scenario is about.
             assert_eq!(codes, [s.expect.as_str()], "{}", s.name);
         }
+        // The chain builds (at a moment every certificate is valid, for the dated ones)
+        // wherever the server sent one the lab CA issued.
+        let chain: &[&str] = if matches!(s.name.as_str(), "self_signed" | "incomplete_chain") {
+            &[]
+        } else {
+            &[
+                "O=netlab lab, CN=netlab lab intermediate CA",
+                "O=netlab lab, CN=netlab lab root CA",
+            ]
+        };
+        assert_eq!(r.certificates.verified_chain, chain, "{}", s.name);
         // The same verdict from openssl s_client (checking the address, as we do).
         let o = Command::new("openssl")
             .args([
@@ -904,4 +928,76 @@ fn legacy_tls10_server_is_described_not_given_up_on() {
             .replace("AES-", "AES")
     };
     assert_eq!(key(ours), theirs.trim(), "{ours} vs {theirs}");
+}
+
+#[test]
+fn pinned_self_signed_is_trusted_and_sha1_is_weak() {
+    let dir = pki();
+    // A self-signed certificate given with --ca is trusted as it is (openssl agrees).
+    let s = s_server(&dir, "self.pem", "self.key", &[]);
+    let target = format!("127.0.0.1:{}", s.port);
+    let pinned = dir.join("self.pem").display().to_string();
+    let (c, r) = inspect(&["--ca", &pinned, "--sni", "self.test", &target]);
+    assert_eq!((c, r.outcome.as_str()), (0, "ok"), "{:?}", r.verification);
+    assert_eq!(r.certificates.trust_anchor.as_deref(), Some("CN=self.test"));
+    // ... and its name still counts.
+    let (c, r) = inspect(&["--ca", &pinned, "--sni", "other.test", &target]);
+    assert_eq!(c, 1);
+    let codes: Vec<&str> = r
+        .verification
+        .problems
+        .iter()
+        .map(|p| p.code.as_str())
+        .collect();
+    assert_eq!(codes, ["hostname_mismatch"]);
+    drop(s);
+    // The same leaf key, signed by the CA with SHA-1.
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-sha1",
+            "-set_serial",
+            "7",
+            "-out",
+            "weak.pem",
+            "-days",
+            "20",
+            "-extfile",
+            "leaf.ext",
+        ],
+    );
+    let s = s_server(
+        &dir,
+        "weak.pem",
+        "leaf.key",
+        &["-cipher", "DEFAULT:@SECLEVEL=0"],
+    );
+    let ca = dir.join("ca.pem").display().to_string();
+    let (c, r) = inspect(&[
+        "--ca",
+        &ca,
+        "--sni",
+        "lab.test",
+        &format!("127.0.0.1:{}", s.port),
+    ]);
+    assert_eq!(c, 1);
+    assert_eq!(
+        r.certificates.received[0].signature_algorithm,
+        "ecdsa-with-SHA1"
+    );
+    let codes: Vec<&str> = r
+        .verification
+        .problems
+        .iter()
+        .map(|p| p.code.as_str())
+        .collect();
+    assert_eq!(codes, ["weak_signature_algorithm"]);
 }
