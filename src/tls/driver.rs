@@ -28,7 +28,7 @@ use crate::tls::verify::Recorder;
 const TICKET_WAIT: Duration = Duration::from_millis(50);
 /// After a ticket, how long to wait for the next: a server writes its tickets together, so
 /// they come back to back.
-const TICKET_MORE: Duration = Duration::from_micros(500);
+const TICKET_MORE: Duration = Duration::from_micros(200);
 
 /// Secrets rustls logs, kept for opening records (and written to --keylog).
 #[derive(Debug, Default)]
