@@ -451,9 +451,13 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     } = first;
     let negotiated = Negotiated {
         version: conn.protocol_version().map(version_name),
-        cipher_suite: conn
-            .negotiated_cipher_suite()
-            .map(|s| s.suite().as_str().unwrap_or("unknown").to_string()),
+        // The IANA name (rustls spells the TLS 1.3 ones TLS13_...).
+        cipher_suite: conn.negotiated_cipher_suite().map(|s| {
+            let id = u16::from(s.suite());
+            tls_parser::TlsCipherSuite::from_id(id)
+                .map(|c| c.name.to_string())
+                .unwrap_or_else(|| s.suite().as_str().unwrap_or("unknown").to_string())
+        }),
         kx_group: conn
             .negotiated_key_exchange_group()
             .map(|g| format!("{:?}", g.name())),
@@ -716,6 +720,20 @@ impl Drive {
     }
 
     fn push(&mut self, dir: Dir, at: u64, msg: String, bytes: usize, ct: u8, encrypted: bool) {
+        self.push_detail(dir, at, msg, bytes, ct, encrypted, None);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_detail(
+        &mut self,
+        dir: Dir,
+        at: u64,
+        msg: String,
+        bytes: usize,
+        ct: u8,
+        encrypted: bool,
+        detail: Option<String>,
+    ) {
         self.timeline.push(Event {
             t_us: at,
             dir: if dir == Dir::Out { "out" } else { "in" },
@@ -729,6 +747,7 @@ impl Drive {
                 _ => "unknown",
             },
             encrypted,
+            detail,
         });
     }
 
@@ -761,7 +780,13 @@ impl Drive {
                 }
                 _ => {}
             }
-            self.push(dir, at, name, m.bytes, record::HANDSHAKE, encrypted);
+            let tls13 = self.tls13 == Some(true) || (encrypted && self.tls13 != Some(false));
+            let detail = if m.body.is_empty() && m.bytes > 4 {
+                None // the TLS 1.2 encrypted Finished: unread
+            } else {
+                record::detail(m.kind, &m.body, tls13)
+            };
+            self.push_detail(dir, at, name, m.bytes, record::HANDSHAKE, encrypted, detail);
         }
     }
 

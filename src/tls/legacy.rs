@@ -229,6 +229,10 @@ mod tests {
     fn client_hello_parses_back() {
         let ch = client_hello(0x0301, Some("tls.lab.test"));
         assert_eq!(record::record_len(&ch), Some(ch.len()));
+        assert_eq!(
+            record::detail(1, &ch[9..], false).as_deref(),
+            Some("28 suites, SNI tls.lab.test")
+        );
         let (_, pt) = parse_tls_plaintext(&ch).unwrap();
         match &pt.msg[0] {
             TlsMessage::Handshake(TlsMessageHandshake::ClientHello(c)) => {

@@ -143,6 +143,123 @@ impl Reassembler {
     }
 }
 
+/// What a handshake message says, in a few words (parsed with tls-parser where its formats
+/// apply; the TLS 1.3 Certificate by hand): the offer, the choice, the group, the count.
+pub fn detail(kind: u8, body: &[u8], tls13: bool) -> Option<String> {
+    use tls_parser::{TlsExtension, TlsMessage, TlsMessageHandshake as H};
+    let group = |g: u16| format!("{:?}", rustls::NamedGroup::from(g));
+    let mut whole = vec![kind];
+    whole.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    whole.extend_from_slice(body);
+    let parsed = match tls_parser::parse_tls_message_handshake(&whole) {
+        Ok((_, TlsMessage::Handshake(h))) => Some(h),
+        _ => None,
+    };
+    match (kind, parsed) {
+        (1, Some(H::ClientHello(c))) => {
+            let mut sni = None;
+            let mut alpn = Vec::new();
+            if let Some(Ok((_, exts))) = c.ext.map(tls_parser::parse_tls_client_hello_extensions) {
+                for e in exts {
+                    match e {
+                        TlsExtension::SNI(v) => {
+                            sni = v
+                                .first()
+                                .map(|(_, n)| String::from_utf8_lossy(n).into_owned())
+                        }
+                        TlsExtension::ALPN(v) => {
+                            alpn = v
+                                .iter()
+                                .map(|p| String::from_utf8_lossy(p).into_owned())
+                                .collect()
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Some(format!(
+                "{} suites{}{}",
+                c.ciphers.len(),
+                sni.map(|n| format!(", SNI {n}")).unwrap_or_default(),
+                if alpn.is_empty() {
+                    String::new()
+                } else {
+                    format!(", ALPN {}", alpn.join(","))
+                }
+            ))
+        }
+        (2, Some(H::ServerHello(sh))) if is_hrr(body) => {
+            let exts = sh
+                .ext
+                .and_then(|e| tls_parser::parse_tls_server_hello_extensions(e).ok())
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            exts.iter().find_map(|e| match e {
+                TlsExtension::KeyShare(k) if k.len() == 2 => Some(format!(
+                    "asks for a {} key share",
+                    group(u16::from_be_bytes([k[0], k[1]]))
+                )),
+                _ => None,
+            })
+        }
+        (2, Some(H::ServerHello(sh))) => Some(
+            tls_parser::TlsCipherSuite::from_id(sh.cipher.0)
+                .map(|c| c.name.to_string())
+                .unwrap_or_else(|| format!("suite 0x{:04x}", sh.cipher.0)),
+        ),
+        (11, _) if tls13 => {
+            // context, then certificate_list<3> of cert_data<3> + extensions<2>.
+            let ctx = *body.first()? as usize;
+            let mut i = 1 + ctx + 3;
+            let mut n = 0;
+            while i + 3 <= body.len() {
+                let l = u32::from_be_bytes([0, body[i], body[i + 1], body[i + 2]]) as usize;
+                i += 3 + l;
+                if i + 2 > body.len() {
+                    break;
+                }
+                i += 2 + u16::from_be_bytes([body[i], body[i + 1]]) as usize;
+                n += 1;
+            }
+            Some(format!("{n} certificate{}", if n == 1 { "" } else { "s" }))
+        }
+        (11, Some(H::Certificate(c))) => Some(format!(
+            "{} certificate{}",
+            c.cert_chain.len(),
+            if c.cert_chain.len() == 1 { "" } else { "s" }
+        )),
+        (12, Some(H::ServerKeyExchange(ske))) => {
+            match tls_parser::parse_ecdh_params(ske.parameters) {
+                Ok((_, p)) => match p.curve_params.params_content {
+                    tls_parser::ECParametersContent::NamedGroup(g) => {
+                        Some(format!("ECDHE {}", group(g.0)))
+                    }
+                    _ => Some("ECDHE, explicit curve".into()),
+                },
+                Err(_) => Some("DHE (finite field)".into()),
+            }
+        }
+        (15, _) if body.len() >= 2 => Some(format!(
+            "{:?}",
+            rustls::SignatureScheme::from(u16::from_be_bytes([body[0], body[1]]))
+        )),
+        (22, Some(H::CertificateStatus(cs))) => Some(format!(
+            "{} response, {} bytes",
+            if cs.status_type == 1 {
+                "OCSP"
+            } else {
+                "status"
+            },
+            cs.blob.len()
+        )),
+        (4, _) if body.len() >= 4 => Some(format!(
+            "lifetime {}s",
+            u32::from_be_bytes([body[0], body[1], body[2], body[3]])
+        )),
+        _ => None,
+    }
+}
+
 /// Is this ServerHello body a HelloRetryRequest?
 pub fn is_hrr(server_hello_body: &[u8]) -> bool {
     server_hello_body.len() >= 34 && server_hello_body[2..34] == HRR_RANDOM

@@ -31,6 +31,9 @@ pub struct Event {
     pub record: &'static str,
     /// Sent encrypted (labelled by opening it with the session's secrets).
     pub encrypted: bool,
+    /// What the message says in brief (suites offered, suite chosen, group, certificate
+    /// count, OCSP size, ticket lifetime), or null.
+    pub detail: Option<String>,
 }
 
 /// What was agreed.
@@ -38,7 +41,7 @@ pub struct Event {
 pub struct Negotiated {
     /// TLSv1.3, TLSv1.2.
     pub version: Option<String>,
-    /// IANA name (TLS13_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 ...).
+    /// IANA name (TLS_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 ...).
     pub cipher_suite: Option<String>,
     /// X25519, secp256r1, ...
     pub kx_group: Option<String>,
@@ -404,7 +407,7 @@ impl Report for TlsReport {
         }
         writeln!(out, "{p}")?;
         if !st.quiet {
-            let mut tl = output::table(&["t", "", "message", "bytes"]);
+            let mut tl = output::table(&["t", "", "message", "bytes", "detail"]);
             for e in &self.timeline {
                 tl.add_row(vec![
                     fmt(e.t_us),
@@ -419,6 +422,7 @@ impl Report for TlsReport {
                         e.msg.clone()
                     },
                     e.bytes.to_string(),
+                    e.detail.clone().unwrap_or_default(),
                 ]);
             }
             writeln!(out, "{tl}")?;

@@ -124,6 +124,7 @@ struct Event {
     bytes: usize,
     record: String,
     encrypted: bool,
+    detail: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -393,12 +394,24 @@ fn tls13_valid_chain_timeline_and_verdict() {
     assert_eq!(r.negotiated.version.as_deref(), Some("TLSv1.3"));
     assert_eq!(r.negotiated.sni.as_deref(), Some("lab.test"));
     assert_eq!(r.negotiated.handshake_kind.as_deref(), Some("full"));
+    // IANA names, and the ServerHello's detail names the same suite.
+    let suite = r.negotiated.cipher_suite.clone().unwrap();
     assert!(
-        r.negotiated
-            .cipher_suite
-            .as_deref()
-            .unwrap()
-            .starts_with("TLS13_")
+        [
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_AES_128_GCM_SHA256",
+            "TLS_CHACHA20_POLY1305_SHA256"
+        ]
+        .contains(&suite.as_str()),
+        "{suite}"
+    );
+    let sh = r.timeline.iter().find(|e| e.msg == "ServerHello").unwrap();
+    assert_eq!(sh.detail.as_deref(), Some(suite.as_str()));
+    let ch = r.timeline.iter().find(|e| e.msg == "ClientHello").unwrap();
+    assert!(
+        ch.detail.as_deref().unwrap().contains("SNI lab.test"),
+        "{:?}",
+        ch.detail
     );
     assert_eq!(r.connections_used, 1);
     // The encrypted flight, labelled by opening it with the session's keys, in order.
@@ -764,6 +777,33 @@ fn lab_matrix_every_verdict_matches_the_scenario_and_openssl() {
     let (_, r) = inspect(&["--ca", &t.ca_file, &at("tls12")]);
     assert_eq!(r.negotiated.version.as_deref(), Some("TLSv1.2"));
     assert!(msgs(&r, "in").contains(&"ServerHelloDone".to_string()));
+    let detail = |m: &str| {
+        r.timeline
+            .iter()
+            .find(|e| e.msg == m)
+            .and_then(|e| e.detail.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(detail("Certificate"), "2 certificates");
+    assert_eq!(detail("ServerKeyExchange"), "ECDHE X25519");
+    assert_eq!(
+        Some(detail("ServerHello")),
+        r.negotiated.cipher_suite.clone()
+    );
+    // TLS 1.2 with a staple: the CertificateStatus message carries it.
+    let (_, r) = inspect(&["--ca", &t.ca_file, "--tls12", &at("ocsp")]);
+    let cs = r
+        .timeline
+        .iter()
+        .find(|e| e.msg == "CertificateStatus")
+        .expect("CertificateStatus");
+    assert_eq!(
+        cs.detail.clone().unwrap(),
+        format!(
+            "OCSP response, {} bytes",
+            r.certificates.ocsp_stapled_bytes.unwrap()
+        )
+    );
 
     let (_, r) = inspect(&["--ca", &t.ca_file, &at("hrr")]);
     assert_eq!(
@@ -778,6 +818,10 @@ fn lab_matrix_every_verdict_matches_the_scenario_and_openssl() {
         "{out:?}"
     );
     assert_eq!(msgs(&r, "in")[0], "HelloRetryRequest");
+    assert_eq!(
+        r.timeline[1].detail.as_deref(),
+        Some("asks for a secp384r1 key share")
+    );
 
     let (_, r) = inspect(&["--ca", &t.ca_file, "--alpn", "h2,http/1.1", &at("alpn_h2")]);
     assert_eq!(r.negotiated.alpn.as_deref(), Some("h2"));
