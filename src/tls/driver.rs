@@ -16,6 +16,7 @@ use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor};
 use rustls::{ClientConfig, ClientConnection, KeyLog};
 
 use crate::GlobalOpts;
+use crate::capture::{Capture, bpf};
 use crate::error::{Error, Result};
 use crate::net::{self, Family};
 use crate::tls::InspectArgs;
@@ -336,6 +337,12 @@ fn kind_name(k: rustls::HandshakeKind) -> String {
 /// Run one inspection.
 pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     let timeout = g.timeout.unwrap_or(Duration::from_secs(5));
+    if a.pcap.is_some() && !crate::sys::Privilege::discover().net_raw {
+        return Err(Error::Privilege {
+            what: "netlab tls inspect --pcap".into(),
+            cap: "CAP_NET_RAW",
+        });
+    }
     let net::HostPort { host, port } = net::parse_host_port_or(&a.target, 443)?;
     let alpn = a.alpn.as_deref().map(parse_alpn).transpose()?;
     let anchors = roots(a)?;
@@ -420,6 +427,19 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     };
     let ip = addrs[0];
     let dst = SocketAddr::new(ip, port);
+    // --pcap: every packet to and from dst:port, read back once the run is over (the kernel
+    // keeps them queued, with their arrival timestamps).
+    let mut capture = match &a.pcap {
+        Some(path) => {
+            let route = net::route(dst.ip(), None, None)?;
+            Some(Capture::open(
+                &route.iface,
+                &bpf::program(bpf::tcp_host_port(dst.ip(), dst.port())),
+                Some(path),
+            )?)
+        }
+        None => None,
+    };
     let first = handshake(&config, conn_name.clone(), dst, timeout, &secrets)?;
     // What the verifier saw on the first connection (a resumed one does not verify again).
     let recorded = rec.lock().map(|r| r.clone()).unwrap_or_default();
@@ -507,6 +527,12 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     if let Some(probes) = offers {
         report.connections_used += probes.len() as u32;
         report.server_offers = Some(ServerOffers::new(probes));
+    }
+    if let Some(c) = capture.as_mut() {
+        // The last segments (FIN, ACK) may still be on their way.
+        std::thread::sleep(Duration::from_millis(20));
+        c.drain()?;
+        report.capture = Some(c.finish()?);
     }
     Ok(report)
 }

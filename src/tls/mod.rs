@@ -80,6 +80,10 @@ pub struct InspectArgs {
     /// time and bytes it saved.
     #[arg(long)]
     pub resume: bool,
+    /// Capture the run's packets to FILE (pcap, nanosecond timestamps; needs CAP_NET_RAW).
+    /// With --keylog, Wireshark decrypts it.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
     /// Append the session's secrets to FILE (SSLKEYLOGFILE format, for Wireshark).
     #[arg(long, value_name = "FILE")]
     pub keylog: Option<PathBuf>,

@@ -189,6 +189,8 @@ pub struct TlsReport {
     /// When rustls could not agree with the server: what hand-built TLS 1.2 / 1.1 / 1.0
     /// ClientHellos got from it, or null.
     pub server_offers: Option<ServerOffers>,
+    /// `--pcap`: what was captured, or null.
+    pub capture: Option<crate::capture::CaptureStats>,
 }
 
 /// What the server speaks, from hand-built ClientHellos.
@@ -344,6 +346,7 @@ pub fn build(
         warnings,
         resumption: None,
         server_offers: None,
+        capture: None,
     }
 }
 
@@ -547,6 +550,24 @@ impl Report for TlsReport {
         }
         for w in &self.warnings {
             writeln!(out, "{}: {}", st.warn(w.code), w.message)?;
+        }
+        if let Some(c) = &self.capture {
+            writeln!(
+                out,
+                "  {} {} packets on {}{}{}",
+                st.dim("captured:"),
+                c.packets,
+                c.interface,
+                c.pcap_file
+                    .as_ref()
+                    .map(|p| format!(" → {}", p.display()))
+                    .unwrap_or_default(),
+                if c.kernel_drops > 0 {
+                    format!(" ({} dropped by the kernel)", c.kernel_drops)
+                } else {
+                    String::new()
+                }
+            )?;
         }
         if self.session_tickets > 0 {
             writeln!(out, "  {} session tickets", self.session_tickets)?;

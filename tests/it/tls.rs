@@ -34,6 +34,16 @@ struct Report {
     warnings: Vec<Warning>,
     resumption: Option<Resumption>,
     server_offers: Option<ServerOffers>,
+    capture: Option<Capture>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Capture {
+    interface: String,
+    packets: u64,
+    kernel_drops: u64,
+    pcap_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1044,4 +1054,96 @@ fn pinned_self_signed_is_trusted_and_sha1_is_weak() {
         .map(|p| p.code.as_str())
         .collect();
     assert_eq!(codes, ["weak_signature_algorithm"]);
+}
+
+#[test]
+fn pcap_with_keylog_is_what_tshark_decrypts() {
+    if skip_unless_root("tls::pcap_with_keylog_is_what_tshark_decrypts") {
+        return;
+    }
+    let (_lab, t) = tls_lab("p");
+    let dir = PathBuf::from(&t.dir);
+    let (pcap, keys) = (dir.join("run.pcap"), dir.join("keys.log"));
+    let _ = std::fs::remove_file(&keys);
+    let target = format!("127.0.0.1:{}", tls_port(&t, "valid"));
+    let (c, r) = inspect(&[
+        "--ca",
+        &t.ca_file,
+        "--resume",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--keylog",
+        keys.to_str().unwrap(),
+        &target,
+    ]);
+    assert_eq!(c, 0);
+    let cap = r.capture.expect("capture");
+    assert_eq!(cap.interface, "lo");
+    assert_eq!(cap.kernel_drops, 0);
+    assert!(cap.packets >= 12, "{cap:?}");
+    // Both connections' secrets (5 lines each in TLS 1.3).
+    let log = std::fs::read_to_string(&keys).unwrap();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.starts_with("SERVER_HANDSHAKE_TRAFFIC_SECRET"))
+            .count(),
+        2
+    );
+    let tshark = |keylog: Option<&Path>| -> Vec<String> {
+        let mut cmd = Command::new("tshark");
+        cmd.args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-Y",
+            "tls.handshake",
+            "-T",
+            "fields",
+        ]);
+        cmd.args(["-e", "tls.handshake.type"]);
+        if let Some(k) = keylog {
+            cmd.args(["-o", &format!("tls.keylog_file:{}", k.display())]);
+        }
+        let o = cmd
+            .output()
+            .expect("tshark is needed: `make deps` installs it");
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .flat_map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+            .filter(|x| !x.is_empty())
+            .collect()
+    };
+    // Without the keys tshark sees the hellos only; with them, the encrypted flight too:
+    // the certificate once (the resumed connection sends none) and both Finished pairs.
+    let plain = tshark(None);
+    assert!(!plain.contains(&"11".to_string()), "{plain:?}");
+    let open = tshark(Some(&keys));
+    let count = |t: &str| open.iter().filter(|x| *x == t).count();
+    assert_eq!(count("1"), 2, "{open:?}");
+    assert_eq!(count("11"), 1, "{open:?}");
+    assert_eq!(count("20"), 4, "{open:?}");
+    // Without CAP_NET_RAW, --pcap is refused in one line, exit 77.
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            BIN,
+            "tls",
+            "inspect",
+            "--pcap",
+            "/tmp/netlab-never.pcap",
+            &target,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 77, "{}", stderr(&o));
+    assert!(stderr(&o).contains("needs CAP_NET_RAW"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim().lines().count(), 1);
+    // The same messages netlab's timelines show.
+    let ours = r
+        .timeline
+        .iter()
+        .chain(r.resumption.as_ref().unwrap().timeline.iter());
+    assert_eq!(ours.filter(|e| e.msg == "Finished").count(), 4);
 }
