@@ -1147,3 +1147,34 @@ fn pcap_with_keylog_is_what_tshark_decrypts() {
         .chain(r.resumption.as_ref().unwrap().timeline.iter());
     assert_eq!(ours.filter(|e| e.msg == "Finished").count(), 4);
 }
+
+#[test]
+fn no_common_suite_is_described_too() {
+    let dir = pki();
+    // TLS 1.2, a CBC suite only: rustls offers none of it and the server says no.
+    let s = s_server(
+        &dir,
+        "leaf.pem",
+        "leaf.key",
+        &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"],
+    );
+    let ca = dir.join("ca.pem").display().to_string();
+    let (c, r) = inspect(&["--ca", &ca, &format!("127.0.0.1:{}", s.port)]);
+    assert_eq!((c, r.outcome.as_str()), (1, "refused"), "{:?}", r.error);
+    let o = r.server_offers.expect("server_offers");
+    assert_eq!(o.versions, ["TLSv1.2"]);
+    let p12 = &o.probes[0];
+    assert_eq!(
+        (p12.offered.as_str(), p12.result.as_str()),
+        ("TLSv1.2", "accepted")
+    );
+    assert_eq!(
+        p12.cipher_suite.as_deref(),
+        Some("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA")
+    );
+    assert!(
+        o.probes[1..]
+            .iter()
+            .all(|p| p.result == "refused" && p.alert.is_some())
+    );
+}
