@@ -77,6 +77,9 @@ pub enum Command {
     Arp(crate::arp::ArpArgs),
     /// Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up.
     Sockets(crate::sockets::SocketsArgs),
+    /// strace-style view of a server's network system calls: spawn, attach, or a snapshot of
+    /// what each thread is blocked in.
+    Syscalls(crate::syscalls::SyscallsArgs),
     /// Serve a local mini-internet (loopback or namespaces) for demos and tests.
     Lab(crate::lab::LabArgs),
     /// Write man pages and shell completions (for packagers and `make docs`).

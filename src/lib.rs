@@ -30,6 +30,7 @@ pub mod net;
 pub mod output;
 pub mod sockets;
 pub mod sys;
+pub mod syscalls;
 pub mod tcp;
 pub mod tls;
 
@@ -73,6 +74,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Tls(a) => tls::run(a, &cli.global, &mut printer),
         Command::Arp(a) => arp::run(a, &cli.global, &mut printer),
         Command::Sockets(a) => sockets::run(a, &cli.global, &mut printer),
+        Command::Syscalls(a) => syscalls::run(a, &cli.global, &mut printer),
         Command::Lab(a) => lab::run(a, &cli.global, &mut printer),
         Command::Generate(a) => generate::run(a),
     }

@@ -107,11 +107,11 @@ impl Program {
                     Some(v) => x = (v & 0xf) * 4,
                     None => return 0,
                 },
-                JEQ_K | JSET_K => {
-                    let t = if i.code == JEQ_K {
-                        a == i.k
-                    } else {
-                        a & i.k != 0
+                JEQ_K | JSET_K | JGE_K => {
+                    let t = match i.code {
+                        JEQ_K => a == i.k,
+                        JGE_K => a >= i.k,
+                        _ => a & i.k != 0,
                     };
                     pc += usize::from(if t { i.jt } else { i.jf });
                 }
@@ -130,6 +130,7 @@ const LD_B_ABS: u16 = 0x30;
 const LD_H_IND: u16 = 0x48;
 const LDX_B_MSH: u16 = 0xb1;
 const JEQ_K: u16 = 0x15;
+const JGE_K: u16 = 0x35;
 const JSET_K: u16 = 0x45;
 const RET_K: u16 = 0x06;
 

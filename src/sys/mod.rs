@@ -5,6 +5,7 @@
 #![allow(unsafe_code)]
 
 pub mod packet;
+pub mod trace;
 
 use std::fs;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -72,6 +73,12 @@ pub struct TcpInfo {
     pub advmss: u32,
     /// Retransmitted SYNs / segments.
     pub total_retrans: u32,
+    /// TCP state (TCP_ESTABLISHED = 1 ... TCP_LISTEN = 10).
+    pub state: u8,
+    /// Unacknowledged segments; for a listener, its accept queue length.
+    pub unacked: u32,
+    /// SACKed segments; for a listener, its backlog.
+    pub sacked: u32,
 }
 
 /// TCPI_OPT_TIMESTAMPS
@@ -120,6 +127,9 @@ pub fn tcp_info(fd: BorrowedFd<'_>) -> std::io::Result<TcpInfo> {
         rttvar_us: u32_at(72),
         advmss: u32_at(84),
         total_retrans: u32_at(100),
+        state: buf[0],
+        unacked: u32_at(24),
+        sacked: u32_at(28),
     })
 }
 
