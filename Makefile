@@ -26,6 +26,7 @@ interop: deps build
 	python3 tests/interop/arp_interop.py --netlab $(BIN)
 	python3 tests/interop/sockets_interop.py --netlab $(BIN)
 	python3 tests/interop/tls_interop.py --netlab $(BIN)
+	python3 tests/interop/syscalls_interop.py --netlab $(BIN)
 
 # Benchmarks: netlab vs hping3 / nping per-probe error against the wire; start-up time.
 bench: deps build
@@ -34,6 +35,7 @@ bench: deps build
 	python3 tests/interop/arp_bench.py --netlab $(BIN)
 	python3 tests/interop/sockets_bench.py --netlab $(BIN)
 	python3 tests/interop/tls_bench.py --netlab $(BIN)
+	python3 tests/interop/syscalls_bench.py --netlab $(BIN)
 
 # Regenerate man/ and completions/ from the clap definitions.
 docs:

@@ -34,6 +34,9 @@ _netlab() {
             netlab,sockets)
                 cmd="netlab__subcmd__sockets"
                 ;;
+            netlab,syscalls)
+                cmd="netlab__subcmd__syscalls"
+                ;;
             netlab,tcp)
                 cmd="netlab__subcmd__tcp"
                 ;;
@@ -112,6 +115,9 @@ _netlab() {
             netlab__subcmd__help,sockets)
                 cmd="netlab__subcmd__help__subcmd__sockets"
                 ;;
+            netlab__subcmd__help,syscalls)
+                cmd="netlab__subcmd__help__subcmd__syscalls"
+                ;;
             netlab__subcmd__help,tcp)
                 cmd="netlab__subcmd__help__subcmd__tcp"
                 ;;
@@ -176,7 +182,7 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-q -v -h -V --json --jsonl --color --timeout --quiet --verbose --help --version tcp dns tls arp sockets lab generate help"
+            opts="-q -v -h -V --json --jsonl --color --timeout --quiet --verbose --help --version tcp dns tls arp sockets syscalls lab generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -736,7 +742,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="tcp dns tls arp sockets lab generate help"
+            opts="tcp dns tls arp sockets syscalls lab generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -931,6 +937,20 @@ _netlab() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        netlab__subcmd__help__subcmd__syscalls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         netlab__subcmd__help__subcmd__tcp)
             opts="handshake"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -988,7 +1008,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__lab)
-            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --resolver --sockets --leak --churn --overflow --tls --tls-port-base --tls-dir --json --jsonl --color --timeout --quiet --verbose --help"
+            opts="-q -v -h --netns --prefix --port-base --bind --delay --slow --duration --dns --dns-port --resolver --sockets --leak --churn --overflow --tls --tls-port-base --tls-dir --io-servers --io-port-base --json --jsonl --color --timeout --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1046,6 +1066,10 @@ _netlab() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --io-port-base)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -1097,6 +1121,48 @@ _netlab() {
                     return 0
                     ;;
                 --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__syscalls)
+            opts="-p -e -c -q -v -h --pid --snapshot --trace --no-results --no-annotate --summary --duration --json --jsonl --color --timeout --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

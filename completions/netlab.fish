@@ -39,6 +39,7 @@ complete -c netlab -n "__fish_netlab_needs_command" -f -a "dns" -d 'DNS: resolut
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "tls" -d 'TLS: timed handshake breakdown, certificate chain and every verification problem'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "arp" -d 'ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "sockets" -d 'Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "syscalls" -d 'strace-style view of a server\'s network system calls: spawn, attach, or a snapshot of what each thread is blocked in'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -272,6 +273,22 @@ complete -c netlab -n "__fish_netlab_using_subcommand sockets" -l jsonl -d 'Prin
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s q -l quiet -d 'Only the summary'
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s v -l verbose -d 'More detail (repeat for more)'
 complete -c netlab -n "__fish_netlab_using_subcommand sockets" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -s p -l pid -d 'Attach to this running process (every thread; detached on exit)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -s e -l trace -d 'Calls to show: sets network (all), socket, send, poll, io, or names (accept4,connect), comma-separated' -r
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -l duration -d 'Stop tracing after this long (attach: detach; spawn: end the command)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
+always\t'Always colour'
+never\t'Never colour'"
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -l timeout -d 'Timeout of each network operation (200ms, 2s); the command\'s default otherwise' -r
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -l snapshot -d 'With -p: no tracing, show what each thread is blocked in right now'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -l no-results -d 'Stop only at entry: no return values or durations, less overhead'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -l no-annotate -d 'Do not resolve descriptors to their sockets (less overhead)'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -s c -l summary -d 'Count instead of listing: per call count, errors and time, and per peer'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -l json -d 'Print one JSON document (the whole report) on stdout'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -s q -l quiet -d 'Only the summary'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -s v -l verbose -d 'More detail (repeat for more)'
+complete -c netlab -n "__fish_netlab_using_subcommand syscalls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l prefix -d 'Namespace name prefix (PREFIX-c, PREFIX-m, PREFIX-s)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l port-base -d 'First port: open, closed, slow, closes-first, filtered, unreachable follow in order. 0 lets the kernel pick (loopback mode only)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l bind -d 'Loopback address to serve on (loopback mode)' -r
@@ -285,6 +302,7 @@ complete -c netlab -n "__fish_netlab_using_subcommand lab" -l churn -d 'With --s
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l overflow -d 'With --sockets: connections to the never-accepting listener (backlog 2)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l tls-port-base -d 'With --tls: the first TLS port (0: any free ports)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l tls-dir -d 'With --tls: where to write the CA, chains, keys and OCSP response [default: the temporary directory\'s netlab-lab-tls]' -r -F
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l io-port-base -d 'With --io-servers: the blocking server\'s port; the epoll server\'s is the next one (0: any free ports)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'
 always\t'Always colour'
 never\t'Never colour'"
@@ -293,6 +311,7 @@ complete -c netlab -n "__fish_netlab_using_subcommand lab" -l netns -d 'Build cl
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l dns -d 'Also serve a DNS hierarchy from zone files built into netlab: root 127.0.0.2, test. 127.0.0.3-4, example.test. 127.0.0.5-7 (one lame, one stale), big.test. 127.0.0.8 (truncates over UDP), cdn.test. 127.0.0.9 (glueless), cdnhost.test. 127.0.0.10, signed.test. and broken.test. 127.0.0.11 (DNSSEC-signed at start; the DS test. holds for broken.test. matches no key). Always on this host\'s loopback, in netns mode too'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l sockets -d 'Also build socket-state scenarios on loopback (for `netlab sockets`): a server leaking CLOSE_WAIT, a client leaving TIME_WAIT, a listener whose accept queue overflows'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l tls -d 'Also serve a TLS matrix on --bind with a private CA made at start: valid, tls12, expired, not_yet_valid, wrong_host, incomplete_chain, self_signed, hrr, alpn_h2, ocsp (one port each, in that order). Certificates, keys and the CA file go to --tls-dir'
+complete -c netlab -n "__fish_netlab_using_subcommand lab" -l io-servers -d 'Also serve two echo servers on --bind, to watch I/O models with a syscall tracer: `blocking` (thread per connection: one thread blocked in accept, one per connection blocked reading) and `epoll` (one thread, non-blocking sockets, epoll_wait)'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l json -d 'Print one JSON document (the whole report) on stdout'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -l jsonl -d 'Print JSON Lines: one object per event as it happens, then a summary object'
 complete -c netlab -n "__fish_netlab_using_subcommand lab" -s q -l quiet -d 'Only the summary'
@@ -308,14 +327,15 @@ complete -c netlab -n "__fish_netlab_using_subcommand generate" -l jsonl -d 'Pri
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s q -l quiet -d 'Only the summary'
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s v -l verbose -d 'More detail (repeat for more)'
 complete -c netlab -n "__fish_netlab_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets lab generate help" -f -a "tcp" -d 'TCP: handshake timing and teardown'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets lab generate help" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets lab generate help" -f -a "tls" -d 'TLS: timed handshake breakdown, certificate chain and every verification problem'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets lab generate help" -f -a "arp" -d 'ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets lab generate help" -f -a "sockets" -d 'Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets lab generate help" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets lab generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "tcp" -d 'TCP: handshake timing and teardown'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "dns" -d 'DNS: resolution from the root, every server, every hop'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "tls" -d 'TLS: timed handshake breakdown, certificate chain and every verification problem'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "arp" -d 'ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "sockets" -d 'Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "syscalls" -d 'strace-style view of a server\'s network system calls: spawn, attach, or a snapshot of what each thread is blocked in'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "lab" -d 'Serve a local mini-internet (loopback or namespaces) for demos and tests'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "generate" -d 'Write man pages and shell completions (for packagers and `make docs`)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from tcp dns tls arp sockets syscalls lab generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from tcp" -f -a "handshake" -d 'Time the three-way handshake from kernel packet timestamps, like ping for a TCP port'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "trace" -d 'Resolve NAME from the root as a resolver does, asking every server of every level'
 complete -c netlab -n "__fish_netlab_using_subcommand help; and __fish_seen_subcommand_from dns" -f -a "lookup" -d 'What an application gets for NAME, and why: the hosts file, resolv.conf (servers, search list, ndots, options), the configured resolver\'s answer with TTLs and time, and with --compare the authoritative answer from a trace, flagging stale or different data'

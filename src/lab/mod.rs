@@ -5,6 +5,7 @@
 //! ([`dns`]; its signed zones: [`signing`]).
 
 pub mod dns;
+pub mod io;
 pub mod netns;
 pub mod resolver;
 pub mod servers;
@@ -12,7 +13,7 @@ pub mod signing;
 pub mod sockets;
 pub mod tls;
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -95,6 +96,20 @@ pub struct LabArgs {
     /// temporary directory's netlab-lab-tls].
     #[arg(long, value_name = "DIR", requires = "tls")]
     pub tls_dir: Option<std::path::PathBuf>,
+    /// Also serve two echo servers on --bind, to watch I/O models with a syscall tracer:
+    /// `blocking` (thread per connection: one thread blocked in accept, one per connection
+    /// blocked reading) and `epoll` (one thread, non-blocking sockets, epoll_wait).
+    #[arg(long)]
+    pub io_servers: bool,
+    /// With --io-servers: the blocking server's port; the epoll server's is the next one
+    /// (0: any free ports).
+    #[arg(
+        long,
+        default_value_t = 18090,
+        value_name = "PORT",
+        requires = "io_servers"
+    )]
+    pub io_port_base: u16,
 }
 
 /// One thing the lab serves.
@@ -135,6 +150,8 @@ pub struct LabReady {
     pub sockets: Option<sockets::SocketScenarios>,
     /// The TLS matrix (`--tls`), or null.
     pub tls: Option<tls::TlsLab>,
+    /// The I/O-model servers (`--io-servers`), or null.
+    pub io: Option<io::IoServers>,
 }
 
 /// The lab's namespaces.
@@ -184,7 +201,7 @@ pub struct Accepted {
 
 impl Event for LabReady {
     const KIND: &'static str = "ready";
-    fn write_human(&self, out: &mut dyn Write, st: &Style) -> io::Result<()> {
+    fn write_human(&self, out: &mut dyn Write, st: &Style) -> std::io::Result<()> {
         writeln!(out, "{} ({})", st.bold("netlab lab is serving"), self.mode)?;
         if let Some(n) = &self.namespaces {
             writeln!(
@@ -262,6 +279,23 @@ impl Event for LabReady {
             }
             writeln!(out, "{tt}")?;
         }
+        if let Some(i) = &self.io {
+            let addr = self.scenarios.first().map_or("127.0.0.1", |s| &s.address);
+            let hp = |p: u16| {
+                if addr.contains(':') {
+                    format!("[{addr}]:{p}")
+                } else {
+                    format!("{addr}:{p}")
+                }
+            };
+            writeln!(
+                out,
+                "I/O servers: blocking (thread per connection) {}, epoll {}, pid {}",
+                hp(i.blocking_port),
+                hp(i.epoll_port),
+                i.pid
+            )?;
+        }
         writeln!(out, "try:")?;
         for c in &self.try_commands {
             writeln!(out, "  {c}")?;
@@ -279,7 +313,7 @@ impl Event for LabReady {
 }
 
 impl Report for LabReport {
-    fn write_human(&self, out: &mut dyn Write, _st: &Style) -> io::Result<()> {
+    fn write_human(&self, out: &mut dyn Write, _st: &Style) -> std::io::Result<()> {
         let acc: Vec<String> = self
             .accepted
             .iter()
@@ -636,6 +670,22 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
     } else {
         None
     };
+    // Dropped when run() returns (after the summary, or on an error): that stops them.
+    let (io_servers, _io_handle) = if a.io_servers {
+        if a.netns {
+            stop.store(true, Ordering::SeqCst);
+            return Err(Error::usage(
+                "--io-servers runs on loopback: leave out --netns",
+            ));
+        }
+        let (i, h) = io::start(a.bind, a.io_port_base, stop.clone())
+            .inspect_err(|_| stop.store(true, Ordering::SeqCst))?;
+        try_commands.push(format!("netlab syscalls -p {}", i.pid));
+        try_commands.push(format!("netlab syscalls -p {} --snapshot", i.pid));
+        (Some(i), Some(h))
+    } else {
+        (None, None)
+    };
     printer.event(&LabReady {
         schema_version: SCHEMA_VERSION,
         mode,
@@ -647,6 +697,7 @@ pub fn run(a: &LabArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Result<i3
         resolver,
         sockets: socket_scenarios,
         tls: tls_lab,
+        io: io_servers,
     })?;
     let deadline = a.duration.map(|d| started + d);
     while !sys::interrupted() && deadline.is_none_or(|d| Instant::now() < d) {

@@ -94,7 +94,7 @@ pub fn seccomp_trace_filter(nrs: &[u64]) -> Vec<Insn> {
 /// Fork and exec `argv` as a tracee: the child asks to be traced, stops, and (once the
 /// parent has set the trace options) installs `filter` and execs. Returns the child's pid,
 /// stopped in its SIGSTOP; exec failures come back through a CLOEXEC pipe as `Err`.
-pub fn spawn_traced(argv: &[CString], filter: &[Insn]) -> std::io::Result<(Pid, OwnedFd)> {
+pub fn spawn_traced(argv: &[CString], filter: &[Insn]) -> std::io::Result<(Pid, Spawned)> {
     if argv.is_empty() {
         return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
     }
@@ -115,18 +115,34 @@ pub fn spawn_traced(argv: &[CString], filter: &[Insn]) -> std::io::Result<(Pid, 
     ptrs.push(std::ptr::null());
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    // SAFETY: an anonymous shared mapping of one page, checked below, unmapped by
+    // exec_failure (the child's copy goes with its exec or exit).
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if shared == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    let shared = shared.cast::<[i32; 2]>();
     // SAFETY: after fork the child only calls async-signal-safe functions (ptrace, raise,
-    // prctl, seccomp, execvp, write, _exit) on memory prepared before the fork.
+    // prctl, seccomp, execvp, _exit) on memory prepared before the fork.
     match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
         nix::unistd::ForkResult::Child => {
-            use std::os::fd::AsRawFd;
-            let wfd = wr.as_raw_fd();
+            let _keep_open_until_exec = &wr;
             // SAFETY: raw syscalls on valid pointers (prog and ptrs live until exec or exit).
             unsafe {
+                // Report through shared memory, not write(2): the filter may trace write,
+                // and nobody would answer that stop (the parent waits on the pipe).
                 let fail = |step: i32| -> ! {
                     let e = *libc::__errno_location();
-                    let msg = [step, e];
-                    libc::write(wfd, msg.as_ptr().cast(), 8);
+                    std::ptr::write_volatile(shared, [step, e]);
                     libc::_exit(127);
                 };
                 if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
@@ -151,24 +167,31 @@ pub fn spawn_traced(argv: &[CString], filter: &[Insn]) -> std::io::Result<(Pid, 
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(wr);
-            Ok((child, rd))
+            Ok((child, Spawned { pipe: rd, shared }))
         }
     }
 }
 
-/// Read the exec-failure report a child wrote to the pipe (None: exec succeeded).
-pub fn exec_failure(rd: OwnedFd) -> Option<(i32, std::io::Error)> {
+/// What the parent keeps of a spawned child until it has exec'd: the read end of a CLOEXEC
+/// pipe (EOF once the child exec'd or died) and the page it reports a failure in.
+#[derive(Debug)]
+pub struct Spawned {
+    pipe: OwnedFd,
+    shared: *mut [i32; 2],
+}
+
+/// Wait until the child exec'd or gave up; the failed step and errno when it gave up.
+pub fn exec_failure(s: Spawned) -> Option<(i32, std::io::Error)> {
     use std::io::Read;
-    let mut f = std::fs::File::from(rd);
+    let mut f = std::fs::File::from(s.pipe);
     let mut b = [0u8; 8];
-    match f.read(&mut b) {
-        Ok(8) => {
-            let step = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-            let e = i32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
-            Some((step, std::io::Error::from_raw_os_error(e)))
-        }
-        _ => None,
-    }
+    let _ = f.read(&mut b);
+    // SAFETY: the page is mapped until the munmap below; the child wrote it (if at all)
+    // before exiting, which closed the pipe we just saw end.
+    let [step, e] = unsafe { std::ptr::read_volatile(s.shared) };
+    // SAFETY: unmapping the page mapped in spawn_traced, not used after this.
+    unsafe { libc::munmap(s.shared.cast(), 4096) };
+    (step != 0).then(|| (step, std::io::Error::from_raw_os_error(e)))
 }
 
 /// A pidfd for `pid` (pidfd_open).

@@ -101,16 +101,19 @@ pub fn resolve(pidfd: &OwnedFd, fd: i32) -> Option<FdInfo> {
     let local: SockaddrStorage = getsockname(raw).ok()?;
     let ty = getsockopt(&dup, sockopt::SockType).ok();
     let fam = local.family();
-    let stream = ty == Some(nix::sys::socket::SockType::Stream);
     use nix::sys::socket::AddressFamily as F;
-    let kind = match (fam, stream) {
-        (Some(F::Inet), true) => "tcp",
-        (Some(F::Inet6), true) => "tcp6",
-        (Some(F::Inet), false) => "udp",
-        (Some(F::Inet6), false) => "udp6",
-        (Some(F::Unix), true) => "unix",
-        (Some(F::Unix), false) => "unix_dgram",
+    use nix::sys::socket::SockType as T;
+    let kind = match (fam, ty) {
+        (Some(F::Inet), Some(T::Stream)) => "tcp",
+        (Some(F::Inet6), Some(T::Stream)) => "tcp6",
+        (Some(F::Inet), Some(T::Datagram)) => "udp",
+        (Some(F::Inet6), Some(T::Datagram)) => "udp6",
+        (Some(F::Inet | F::Inet6), Some(T::Raw)) => "raw",
+        (Some(F::Unix), Some(T::Stream)) => "unix",
+        (Some(F::Unix), Some(T::Datagram)) => "unix_dgram",
+        (Some(F::Unix), Some(T::SeqPacket)) => "unix_seqpacket",
         (Some(F::Netlink), _) => "netlink",
+        (Some(F::Packet), _) => "packet",
         _ => "socket",
     }
     .to_string();

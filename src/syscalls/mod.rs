@@ -249,11 +249,13 @@ impl Report for SyscallsReport {
             self.threads,
             self.processes,
             match self.ended {
+                "exited" if self.mode == "attach" => "it ended".to_string(),
                 "exited" => "the command exited".to_string(),
                 "duration" => "--duration reached".to_string(),
                 _ => "interrupted".to_string(),
             },
             match (self.mode, self.exit_status) {
+                ("attach", _) if !self.detached => " (the process exited)".to_string(),
                 ("attach", _) => ", every thread detached (the process runs on)".to_string(),
                 (_, Some(s)) if s < 0 => format!(", the command was killed by signal {}", -s),
                 (_, Some(s)) => format!(", exit status {s}"),
@@ -291,10 +293,24 @@ impl Tally {
         c.calls += 1;
         c.errors += u64::from(failed);
         c.time_us += e.dur_us.unwrap_or(0);
+        // The connected peer, or (UDP) the address a datagram went to or came from.
+        let addr_arg = |i: usize| {
+            let a = e.args.get(i)?;
+            match (a["addr"].as_str(), a["port"].as_u64(), a["path"].as_str()) {
+                (Some(ip), Some(p), _) if ip.contains(':') => Some(format!("[{ip}]:{p}")),
+                (Some(ip), Some(p), _) => Some(format!("{ip}:{p}")),
+                (_, _, Some(path)) => Some(path.to_string()),
+                _ => None,
+            }
+        };
         let peer =
             e.fd.as_ref()
                 .and_then(|f| f.remote.clone())
-                .or_else(|| e.ret_fd.as_ref().and_then(|f| f.remote.clone()));
+                .or_else(|| e.ret_fd.as_ref().and_then(|f| f.remote.clone()))
+                .or_else(|| match e.syscall {
+                    "sendto" | "recvfrom" => addr_arg(4),
+                    _ => None,
+                });
         if let Some(p) = peer {
             let pp = self.peers.entry(p.clone()).or_insert_with(|| PerPeer {
                 peer: p,

@@ -207,7 +207,7 @@ fn spawn(argv: &[String], nrs: &[u64]) -> Result<Pid> {
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| Error::usage("the command has a NUL byte in an argument"))?;
     let filter = trace::seccomp_trace_filter(nrs);
-    let (child, pipe) = trace::spawn_traced(&cargs, &filter)
+    let (child, spawned) = trace::spawn_traced(&cargs, &filter)
         .map_err(|e| Error::io(format!("start {}", argv[0]), e))?;
     // The child stops itself before installing the filter: set the options first, so the
     // filter's stops reach us and the command dies with us.
@@ -226,13 +226,13 @@ fn spawn(argv: &[String], nrs: &[u64]) -> Result<Pid> {
     )
     .map_err(|e| Error::io("ptrace options", e.into()))?;
     ptrace::cont(child, None).map_err(|e| Error::io("ptrace continue", e.into()))?;
-    if let Some((step, e)) = trace::exec_failure(pipe) {
+    if let Some((step, e)) = trace::exec_failure(spawned) {
         let _ = waitpid(child, Some(WaitPidFlag::__WALL));
         let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
         let _ = waitpid(child, Some(WaitPidFlag::__WALL));
         return Err(match (step, e.raw_os_error()) {
             (4, Some(libc::ENOENT)) => Error::usage(format!(
-                "command not found: {} (give a program on PATH or a path)",
+                "command not found: {} (give a program on PATH or a path; a script's #! interpreter must exist too)",
                 argv[0]
             )),
             (4, Some(libc::EACCES)) => {
@@ -472,7 +472,8 @@ impl Tracer<'_> {
         Ok(Ended {
             threads: self.seen_threads,
             processes: self.seen_procs.len(),
-            detached: !self.spawn,
+            // Attach mode: every thread detached, unless the process ended by itself.
+            detached: !self.spawn && ending.is_some(),
             exit_status,
             reason: ending.unwrap_or("exited"),
         })

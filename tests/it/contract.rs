@@ -176,6 +176,15 @@ pub struct LabReady {
     pub resolver: Option<String>,
     pub sockets: Option<SocketScenarios>,
     pub tls: Option<TlsLab>,
+    pub io: Option<IoServers>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoServers {
+    pub blocking_port: u16,
+    pub epoll_port: u16,
+    pub pid: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -307,3 +307,102 @@ mod dns {
         assert_eq!(e.lines().count(), 1, "{e}");
     }
 }
+
+#[test]
+fn lab_io_servers_echo_and_wait_where_they_say() {
+    use std::io::Write;
+    let mut lab = Lab::start(
+        &[
+            "lab",
+            "--jsonl",
+            "--port-base",
+            "0",
+            "--io-servers",
+            "--io-port-base",
+            "0",
+            "--duration",
+            "60s",
+        ],
+        None,
+    );
+    let io = &lab.ready["io"];
+    let pid = io["pid"].as_u64().expect("ready.io.pid") as u32;
+    assert_eq!(pid, lab.child.id());
+    let ports = [
+        io["blocking_port"].as_u64().expect("blocking_port") as u16,
+        io["epoll_port"].as_u64().expect("epoll_port") as u16,
+    ];
+    assert!(ports.iter().all(|p| *p != 0) && ports[0] != ports[1]);
+    let tries = lab.ready["try_commands"].as_array().unwrap();
+    for want in [
+        format!("netlab syscalls -p {pid}"),
+        format!("netlab syscalls -p {pid} --snapshot"),
+    ] {
+        assert!(tries.iter().any(|c| c == &want[..]), "{tries:?}");
+    }
+    // Two connections to each server at once; each gets back exactly what it sent.
+    let mut conns = Vec::new();
+    for p in ports {
+        for _ in 0..2 {
+            let s = TcpStream::connect(("127.0.0.1", p)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            conns.push(s);
+        }
+    }
+    for s in &mut conns {
+        s.write_all(b"hello\n").unwrap();
+    }
+    for s in &mut conns {
+        let mut got = [0u8; 6];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hello\n");
+    }
+    // Threads by name, and the syscall each one is blocked in (x86_64 numbers).
+    let threads = || -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+        {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let sc = std::fs::read_to_string(t.path().join("syscall")).unwrap_or_default();
+            let first = sc.split_whitespace().next().unwrap_or("").to_string();
+            v.push((comm.trim().to_string(), first));
+        }
+        v
+    };
+    let waits = |name: &str, nrs: &[&str]| -> bool {
+        threads()
+            .iter()
+            .any(|(c, s)| c == name && (!cfg!(target_arch = "x86_64") || nrs.contains(&&s[..])))
+    };
+    let check = |name: &str, nrs: &[&str]| {
+        let end = Instant::now() + Duration::from_secs(5);
+        while !waits(name, nrs) {
+            assert!(
+                Instant::now() < end,
+                "no {name} thread in syscall {nrs:?}: {:?}",
+                threads()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Idle: the listener thread in accept / accept4, the loop in epoll_wait / epoll_pwait(2),
+    // and (connections still open) the connection threads in read / recvfrom (std's read).
+    check("blocking-accept", &["43", "288"]);
+    check("epoll-loop", &["232", "281", "441"]);
+    check("blocking-conn", &["0", "45"]);
+    // Closed connections end their threads.
+    drop(conns);
+    let end = Instant::now() + Duration::from_secs(5);
+    while threads().iter().any(|(c, _)| c == "blocking-conn") {
+        assert!(Instant::now() < end, "blocking-conn threads left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A connection left open does not hold the lab up at stop.
+    let mut held = TcpStream::connect(("127.0.0.1", ports[0])).unwrap();
+    held.write_all(b"x").unwrap();
+    let t0 = Instant::now();
+    assert_eq!(lab.stop(), 0);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}

@@ -10,6 +10,7 @@ mod lab;
 mod lookup;
 mod netns;
 mod sockets;
+mod syscalls;
 mod tcp;
 mod tls;
 mod util;
