@@ -141,12 +141,15 @@ pub fn resolve(pidfd: &OwnedFd, fd: i32) -> Option<FdInfo> {
     })
 }
 
-/// Per traced process: its pidfd, and which descriptors are sockets (for the calls shown
-/// only on sockets: read, write, close ...).
+/// Per traced process: its pidfd, which descriptors are sockets (for the calls shown only
+/// on sockets: read, write, close ...), and what each socket descriptor was last resolved
+/// to. A descriptor is resolved again after anything that changes it: a close, a call that
+/// returns that number, bind / connect / listen / shutdown, a read that saw the peer close.
 #[derive(Debug, Default)]
 pub struct Fds {
     pidfds: HashMap<i32, OwnedFd>,
     is_socket: HashMap<(i32, i32), bool>,
+    known: HashMap<(i32, i32), FdInfo>,
 }
 
 impl Fds {
@@ -158,11 +161,36 @@ impl Fds {
         self.pidfds.get(&tgid)
     }
 
-    /// Resolve `fd` of `tgid`, remembering whether it is a socket.
+    /// Resolve `fd` of `tgid` now, remembering the answer.
     pub fn resolve(&mut self, tgid: i32, fd: i32) -> Option<FdInfo> {
         let info = self.pidfd(tgid).and_then(|p| resolve(p, fd));
         self.is_socket.insert((tgid, fd), info.is_some());
+        match &info {
+            Some(i) => {
+                self.known.insert((tgid, fd), i.clone());
+            }
+            None => {
+                self.known.remove(&(tgid, fd));
+            }
+        }
         info
+    }
+
+    /// What `fd` of `tgid` is: remembered, or resolved now.
+    pub fn lookup(&mut self, tgid: i32, fd: i32) -> Option<FdInfo> {
+        if let Some(i) = self.known.get(&(tgid, fd)) {
+            return Some(i.clone());
+        }
+        if self.is_socket.get(&(tgid, fd)) == Some(&false) {
+            return None;
+        }
+        self.resolve(tgid, fd)
+    }
+
+    /// Remember what `info.fd` of `tgid` is (known without asking the kernel).
+    pub fn remember(&mut self, tgid: i32, info: FdInfo) {
+        self.is_socket.insert((tgid, info.fd), true);
+        self.known.insert((tgid, info.fd), info);
     }
 
     /// Whether `fd` of `tgid` is a socket (cached until it is closed or reused).
@@ -176,14 +204,16 @@ impl Fds {
         v
     }
 
-    /// `fd` of `tgid` was closed, or is a new descriptor: forget what it was.
+    /// `fd` of `tgid` changed (closed, reused, re-bound, peer closed): forget it.
     pub fn forget(&mut self, tgid: i32, fd: i32) {
         self.is_socket.remove(&(tgid, fd));
+        self.known.remove(&(tgid, fd));
     }
 
-    /// The process is gone.
+    /// The process is gone (or exec'd).
     pub fn gone(&mut self, tgid: i32) {
         self.pidfds.remove(&tgid);
         self.is_socket.retain(|(p, _), _| *p != tgid);
+        self.known.retain(|(p, _), _| *p != tgid);
     }
 }

@@ -110,6 +110,23 @@ fn clock(ts: f64) -> String {
 }
 
 impl SyscallEvent {
+    /// For -c: the counts need no text.
+    fn bare(c: Call) -> SyscallEvent {
+        SyscallEvent {
+            ts: c.ts,
+            pid: c.pid,
+            tid: c.tid,
+            syscall: c.syscall,
+            args: c.args.into_iter().map(|a| a.json).collect(),
+            fd: c.fd,
+            ret: c.ret,
+            ret_fd: c.ret_fd,
+            errno: c.errno,
+            dur_us: c.dur_us,
+            text: String::new(),
+        }
+    }
+
     fn from_call(c: Call) -> SyscallEvent {
         let mut texts: Vec<String> = c.args.iter().map(|a| a.text.clone()).collect();
         if let (Some(f), Some(first)) = (&c.fd, texts.first_mut())
@@ -356,6 +373,7 @@ pub fn run(a: &SyscallsArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Resu
         results: !a.no_results,
         annotate: !a.no_annotate,
         duration: a.duration,
+        count_only: a.summary,
     };
     if let Target::Attach(pid) = target {
         let n = std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -373,11 +391,12 @@ pub fn run(a: &SyscallsArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Resu
     let mut out_err: Option<Error> = None;
     let ended = {
         let mut sink = |c: Call| {
-            let e = SyscallEvent::from_call(c);
-            tally.add(&e);
             if a.summary {
+                tally.add(&SyscallEvent::bare(c));
                 return;
             }
+            let e = SyscallEvent::from_call(c);
+            tally.add(&e);
             if json {
                 kept.push(e);
             } else if out_err.is_none()

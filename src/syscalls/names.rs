@@ -96,12 +96,18 @@ pub const SETS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Name of a syscall number.
+/// Name of a syscall number (a table indexed by number, built once: this runs at every stop).
 pub fn name(nr: u64) -> Option<&'static str> {
-    table()
-        .iter()
-        .find(|(_, n)| *n as u64 == nr)
-        .map(|(name, _)| *name)
+    static BY_NR: std::sync::OnceLock<Vec<Option<&'static str>>> = std::sync::OnceLock::new();
+    let t = BY_NR.get_or_init(|| {
+        let max = table().iter().map(|(_, n)| *n as usize).max().unwrap_or(0);
+        let mut v = vec![None; max + 1];
+        for (name, n) in table() {
+            v[*n as usize] = Some(*name);
+        }
+        v
+    });
+    t.get(usize::try_from(nr).ok()?).copied().flatten()
 }
 
 /// Number of a syscall name.

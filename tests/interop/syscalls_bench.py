@@ -18,6 +18,8 @@ Configurations (tracer output to /dev/null; netlab's stderr kept for errors):
   strace attach        `strace -f -qq -p PID -e trace=network -o /dev/null` on an untraced
                        nginx (SIGINT after wrk: strace detaches);
   netlab attach        `netlab syscalls -p PID -e socket,send` (SIGTERM after wrk: detaches).
+With two CPUs or more, nginx and the tracer run on CPU 0 and wrk on CPU 1 (taskset), in
+every configuration alike, which takes most of the run-to-run noise away.
 wrk starts once every thread of nginx shows a TracerPid (attach) or nginx answers (spawn).
 After each attached run nginx must be in state S with TracerPid 0 (a note otherwise); every
 tracer and nginx is ended before the next run. Each round runs every configuration once, in
@@ -34,6 +36,15 @@ Only loopback (127.0.0.1) ever sees traffic.
 """
 
 import argparse
+import shutil as _shutil
+import os as _os
+
+# With two CPUs or more, nginx and its tracer share CPU 0 and wrk has CPU 1, in every
+# configuration alike: otherwise where the scheduler happens to put three busy processes on
+# two CPUs moves throughput by 2-3x from one run to the next.
+PIN = (_os.cpu_count() or 1) >= 2 and _shutil.which("taskset") is not None
+PIN_SERVER = ["taskset", "-c", "0"] if PIN else []
+PIN_CLIENT = ["taskset", "-c", "1"] if PIN else []
 import json
 import math
 import os
@@ -258,7 +269,7 @@ class Runner:
         kw.setdefault("stdin", subprocess.DEVNULL)
         kw.setdefault("stdout", subprocess.DEVNULL)
         kw.setdefault("stderr", subprocess.DEVNULL)
-        p = subprocess.Popen(cmd, cwd="/", start_new_session=True, **kw)
+        p = subprocess.Popen(PIN_SERVER + list(cmd), cwd="/", start_new_session=True, **kw)
         self.procs.append(p)
         return p
 
@@ -287,8 +298,8 @@ class Runner:
 
     def wrk(self, port):
         """One wrk run -> (req/s, p99 ms, problems)."""
-        cmd = ["wrk", "-t1", "-c10", f"-d{self.duration}", "--latency",
-               f"http://{LOOPBACK}:{port}/"]
+        cmd = PIN_CLIENT + ["wrk", "-t1", "-c10", f"-d{self.duration}", "--latency",
+                            f"http://{LOOPBACK}:{port}/"]
         res = run(cmd, timeout=120)
         if res.returncode != 0:
             return None, None, [f"wrk exit {res.returncode}: {res.stderr.strip()[-200:]}"]
