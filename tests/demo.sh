@@ -49,6 +49,16 @@ run "$BIN" -q tls inspect --ca "$CA" 127.0.0.1:18450
 run "$BIN" -q tls inspect --ca "$CA" --sni tls.lab.test 127.0.0.1:18452
 stop_lab
 
+echo "== netlab demo: a server's system calls (the lab's blocking and epoll echo servers) =="
+start_lab --port-base 0 --io-servers --io-port-base 18090
+LAB=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["io"]["pid"])' "$out/lab.jsonl")
+run "$BIN" syscalls -p "$LAB" --snapshot
+( sleep 0.5; for p in 18090 18091; do python3 -c 'import socket,sys; c=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); c.sendall(b"hello\n"); c.recv(16)' $p; done ) &
+clients=$!
+run "$BIN" syscalls -p "$LAB" -e socket,send,io --duration 1.5s
+wait "$clients"
+stop_lab
+
 if [ "$(id -u)" != 0 ]; then
   echo "demo: the namespace part (wire delay, filtered and unreachable ports, IPv6) needs root; skipped."
   exit 0

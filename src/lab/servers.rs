@@ -97,12 +97,17 @@ pub fn serve(
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    // Wait for the next connection (or 50 ms, to notice the stop flag): no
-                    // busy polling, so a trace of the lab shows one poll per wake-up.
+                    // Wait for the next connection, waking every 50 ms to notice the stop
+                    // flag: no busy polling, and accept runs only when a connection is there
+                    // (a trace of the lab shows the polls, not a stream of EAGAINs).
                     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
                     use std::os::fd::AsFd;
-                    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-                    let _ = poll(&mut fds, PollTimeout::from(50u16));
+                    while !stop.load(Ordering::SeqCst) {
+                        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+                        if matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0) {
+                            break;
+                        }
+                    }
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
