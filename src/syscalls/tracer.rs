@@ -659,3 +659,46 @@ impl Tracer<'_> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn listener(local: &str) -> FdInfo {
+        FdInfo {
+            fd: 3,
+            kind: "tcp".into(),
+            local: Some(local.into()),
+            remote: None,
+            state: Some("LISTEN".into()),
+            accept_queue: Some(0),
+            backlog: Some(128),
+        }
+    }
+
+    #[test]
+    fn accepted_connection_from_listener_and_peer() {
+        let peer = decode::Arg {
+            json: json!({"family": "AF_INET", "addr": "127.0.0.9", "port": 40000}),
+            text: String::new(),
+        };
+        let args = vec![
+            decode::Arg {
+                json: json!(3),
+                text: "3".into(),
+            },
+            peer,
+        ];
+        let a = accepted("accept4", 7, Some(&listener("127.0.0.1:8080")), &args).unwrap();
+        assert_eq!(a.fd, 7);
+        assert_eq!(a.local.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(a.remote.as_deref(), Some("127.0.0.9:40000"));
+        assert_eq!(a.state.as_deref(), Some("ESTABLISHED"));
+        // A wildcard listener: the local address is not known without asking.
+        assert!(accepted("accept4", 7, Some(&listener("0.0.0.0:8080")), &args).is_none());
+        // Not an accept, or no peer written back.
+        assert!(accepted("connect", 7, Some(&listener("127.0.0.1:8080")), &args).is_none());
+        assert!(accepted("accept4", 7, Some(&listener("127.0.0.1:8080")), &args[..1]).is_none());
+    }
+}

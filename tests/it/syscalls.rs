@@ -28,7 +28,8 @@ struct Fd {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Call {
-    #[serde(rename = "type")]
+    /// "syscall" in --jsonl; absent inside the --json report's calls[].
+    #[serde(rename = "type", default)]
     kind: String,
     ts: f64,
     pid: i32,
@@ -570,4 +571,93 @@ fn bad_input_one_line_exit_2() {
         one_line(&o, "not permitted");
         assert_eq!(state_of(pid).as_deref().map(|s| &s[..1]), Some("S"));
     }
+}
+
+#[test]
+fn json_report_and_counts() {
+    if skip_unless_root("syscalls::json_report_and_counts") {
+        return;
+    }
+    // --json: one report with every call in it.
+    let o = netlab(&[
+        "--json",
+        "syscalls",
+        "-e",
+        "socket",
+        "--",
+        BIN,
+        "lab",
+        "--port-base",
+        "0",
+        "--duration",
+        "200ms",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The lab's own table output comes first on the same stdout; the report is the JSON.
+    let out = stdout(&o);
+    let json = &out[out.find("{\n").expect("a JSON report")..];
+    let r: Summary = serde_json::from_str(json).expect("report contract");
+    assert_eq!(
+        (r.mode.as_str(), r.ended.as_str(), r.exit_status),
+        ("spawn", "exited", Some(0))
+    );
+    assert_eq!(r.calls.len() as u64, r.calls_total);
+    let n = |name: &str| r.calls.iter().filter(|c| c.syscall == name).count() as u64;
+    assert!(n("listen") >= 3, "{:?}", r.by_syscall);
+    for pc in &r.by_syscall {
+        assert_eq!(pc.calls, n(&pc.syscall), "{}", pc.syscall);
+        let failed = r
+            .calls
+            .iter()
+            .filter(|c| c.syscall == pc.syscall && c.errno.is_some())
+            .count();
+        assert_eq!(pc.errors as usize, failed);
+    }
+    // Only the socket set: no send/recv/io calls.
+    assert!(
+        r.calls
+            .iter()
+            .all(|c| !c.syscall.starts_with("send") && c.syscall != "close")
+    );
+    // --no-results: entry only, no return values.
+    let o = netlab(&[
+        "--json",
+        "syscalls",
+        "--no-results",
+        "-e",
+        "listen",
+        "--",
+        BIN,
+        "lab",
+        "--port-base",
+        "0",
+        "--duration",
+        "200ms",
+    ]);
+    let out = stdout(&o);
+    let r: Summary = serde_json::from_str(&out[out.find("{\n").unwrap()..]).unwrap();
+    assert!(r.calls.len() >= 3);
+    assert!(
+        r.calls
+            .iter()
+            .all(|c| c.syscall == "listen" && c.ret.is_none() && c.dur_us.is_none())
+    );
+    // -c: the counts table, no call lines.
+    let o = netlab(&[
+        "syscalls",
+        "-c",
+        "-e",
+        "socket",
+        "--",
+        BIN,
+        "lab",
+        "--port-base",
+        "0",
+        "--duration",
+        "200ms",
+    ]);
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    assert!(out.contains("listen") && out.contains("calls"), "{out}");
+    assert!(!out.contains("listen("), "{out}");
 }
