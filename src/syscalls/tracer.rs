@@ -598,12 +598,16 @@ impl Tracer<'_> {
     fn emit(&mut self, p: Pid, tgid: i32, pd: Pending, ret: Option<i64>) {
         let mem = Remote(p);
         let name = names::name(pd.nr).unwrap_or("?");
-        let args = if self.opts.count_only
-            && !matches!(name, "accept" | "accept4" | "sendto" | "recvfrom")
-        {
-            Vec::new()
-        } else {
+        // Counting only (-c): arguments are decoded only where the counts need them (an
+        // accepted peer; a datagram's address when the socket has no peer).
+        let needs_args = !self.opts.count_only
+            || matches!(name, "accept" | "accept4")
+            || (matches!(name, "sendto" | "recvfrom")
+                && pd.fd.as_ref().is_none_or(|f| f.remote.is_none()));
+        let args = if needs_args {
             decode::decode(pd.nr, &pd.args, ret, &mem)
+        } else {
+            Vec::new()
         };
         if let Some(fd) = decode::fd_of(pd.nr, &pd.args)
             && name == "close"
