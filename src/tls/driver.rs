@@ -29,7 +29,7 @@ use crate::tls::verify::Recorder;
 const TICKET_WAIT: Duration = Duration::from_millis(50);
 /// After a ticket, how long to wait for the next: a server writes its tickets together, so
 /// they come back to back.
-const TICKET_MORE: Duration = Duration::from_micros(200);
+const TICKET_MORE: Duration = Duration::from_micros(100);
 
 /// Secrets rustls logs, kept for opening records (and written to --keylog).
 #[derive(Debug, Default)]
