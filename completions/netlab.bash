@@ -1368,7 +1368,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__tls__subcmd__inspect)
-            opts="-4 -6 -q -v -h --sni --no-sni --alpn --ca --roots --tls12 --tls13 --strict --no-hostname-check --resume --pcap --keylog --json --jsonl --color --timeout --quiet --verbose --help"
+            opts="-4 -6 -q -v -h --sni --no-sni --alpn --ca --roots --tls12 --tls13 --strict --no-hostname-check --ticket-wait --resume --pcap --keylog --json --jsonl --color --timeout --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1388,6 +1388,10 @@ _netlab() {
                     ;;
                 --roots)
                     COMPREPLY=($(compgen -W "webpki native" -- "${cur}"))
+                    return 0
+                    ;;
+                --ticket-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --pcap)

@@ -142,6 +142,7 @@ complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subco
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l ca -d 'Trust the CA certificates in this PEM file (instead of --roots)' -r -F
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l roots -d 'Trust store when no --ca is given' -r -f -a "webpki\t'The Mozilla roots built into netlab (webpki-roots)'
 native\t'The system\'s store (/etc/ssl/certs)'"
+complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l ticket-wait -d 'After the handshake, wait this long (at least; 3 round trips when longer) for the server\'s session tickets [default: 2ms, 200ms with --resume]' -r
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l pcap -d 'Capture the run\'s packets to FILE (pcap, nanosecond timestamps; needs CAP_NET_RAW). With --keylog, Wireshark decrypts it' -r -F
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l keylog -d 'Append the session\'s secrets to FILE (SSLKEYLOGFILE format, for Wireshark)' -r -F
 complete -c netlab -n "__fish_netlab_using_subcommand tls; and __fish_seen_subcommand_from inspect" -l color -d 'When to use colour' -r -f -a "auto\t'Colour when stdout is a terminal and NO_COLOR is unset'

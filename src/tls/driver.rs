@@ -24,9 +24,11 @@ use crate::tls::record::{self, Reassembler, TrafficKey};
 use crate::tls::report::{Event, Negotiated, Resumption, ServerOffers, TimingUs, TlsReport};
 use crate::tls::verify::Recorder;
 
-/// How long to keep reading after the handshake for NewSessionTicket messages (at least; 3
-/// round trips when that is longer).
-const TICKET_WAIT: Duration = Duration::from_millis(50);
+/// How long to keep reading after the handshake for NewSessionTicket messages, at least (3
+/// round trips when that is longer): a server sends them as soon as it has our Finished.
+const TICKET_WAIT: Duration = Duration::from_millis(2);
+/// The same with --resume, which needs a ticket for its second connection.
+const TICKET_WAIT_RESUME: Duration = Duration::from_millis(200);
 /// After a ticket, how long to wait for the next: a server writes its tickets together, so
 /// they come back to back.
 const TICKET_MORE: Duration = Duration::from_micros(100);
@@ -164,6 +166,7 @@ fn handshake(
     dst: SocketAddr,
     timeout: Duration,
     secrets: &Arc<Secrets>,
+    ticket_wait: Duration,
 ) -> Result<Attempt> {
     if let Ok(mut m) = secrets.map.lock() {
         m.clear();
@@ -280,7 +283,7 @@ fn handshake(
     // server sends its tickets together).
     if error.is_none() && d.tls13 == Some(true) {
         let rtt = Duration::from_micros(tcp_info.as_ref().map_or(0, |t| t.rtt_us as u64));
-        d.deadline = Instant::now() + TICKET_WAIT.max(3 * rtt);
+        d.deadline = Instant::now() + ticket_wait.max(3 * rtt);
         let mut tickets = 0;
         while let Ok(Some((rec_bytes, at))) = d.read_record() {
             d.label(Dir::In, &rec_bytes, at);
@@ -440,7 +443,12 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
         }
         None => None,
     };
-    let first = handshake(&config, conn_name.clone(), dst, timeout, &secrets)?;
+    let wait = a.ticket_wait.unwrap_or(if a.resume {
+        TICKET_WAIT_RESUME
+    } else {
+        TICKET_WAIT
+    });
+    let first = handshake(&config, conn_name.clone(), dst, timeout, &secrets, wait)?;
     // What the verifier saw on the first connection (a resumed one does not verify again).
     let recorded = rec.lock().map(|r| r.clone()).unwrap_or_default();
     let resumption = if a.resume && first.error.is_none() && !crate::sys::interrupted() {
@@ -568,7 +576,7 @@ fn resume(
         timeline: Vec::new(),
         error: None,
     };
-    match handshake(config, name, dst, timeout, secrets) {
+    match handshake(config, name, dst, timeout, secrets, TICKET_WAIT) {
         Ok(s) => {
             r.resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             r.handshake_kind = s.conn.handshake_kind().map(kind_name);

@@ -76,6 +76,10 @@ pub struct InspectArgs {
     /// Do not check the certificate's name.
     #[arg(long)]
     pub no_hostname_check: bool,
+    /// After the handshake, wait this long (at least; 3 round trips when longer) for the
+    /// server's session tickets [default: 2ms, 200ms with --resume].
+    #[arg(long, value_name = "DURATION", value_parser = crate::net::parse_duration)]
+    pub ticket_wait: Option<std::time::Duration>,
     /// Open a second connection that resumes the first's session: resumed or not, and the
     /// time and bytes it saved.
     #[arg(long)]
