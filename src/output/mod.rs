@@ -111,6 +111,12 @@ impl<'a> Printer<'a> {
 
     /// Print one event as it happens (nothing in `--json`, where it is part of the report).
     pub fn event<E: Event>(&mut self, e: &E) -> Result<()> {
+        self.event_flush(e, true)
+    }
+
+    /// Print one event; flush it now or leave it in the buffer (for output to a file, where
+    /// nobody watches it line by line: the final report flushes).
+    pub fn event_flush<E: Event>(&mut self, e: &E, flush: bool) -> Result<()> {
         match self.style.format {
             Format::Json => Ok(()),
             Format::Jsonl => {
@@ -123,12 +129,17 @@ impl<'a> Printer<'a> {
                 )
                 .map_err(|e| out_err(e.into()))?;
                 writeln!(self.out).map_err(out_err)?;
-                self.out.flush().map_err(out_err)
+                if flush {
+                    self.out.flush().map_err(out_err)?;
+                }
+                Ok(())
             }
             Format::Table => {
                 if !self.style.quiet {
                     e.write_human(self.out, &self.style).map_err(out_err)?;
-                    self.out.flush().map_err(out_err)?;
+                    if flush {
+                        self.out.flush().map_err(out_err)?;
+                    }
                 }
                 Ok(())
             }

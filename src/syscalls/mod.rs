@@ -329,10 +329,18 @@ impl Tally {
                     _ => None,
                 });
         if let Some(p) = peer {
-            let pp = self.peers.entry(p.clone()).or_insert_with(|| PerPeer {
-                peer: p,
-                ..Default::default()
-            });
+            if !self.peers.contains_key(&p) {
+                self.peers.insert(
+                    p.clone(),
+                    PerPeer {
+                        peer: p.clone(),
+                        ..Default::default()
+                    },
+                );
+            }
+            let Some(pp) = self.peers.get_mut(&p) else {
+                return;
+            };
             pp.calls += 1;
             pp.errors += u64::from(failed);
             if BYTE_CALLS.contains(&e.syscall) {
@@ -386,6 +394,15 @@ pub fn run(a: &SyscallsArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Resu
     }
     crate::sys::catch_interrupts();
     let json = printer.style.format == Format::Json;
+    // Output to a file (or /dev/null): buffered like strace -o, not one write per call.
+    let to_file = {
+        use std::os::fd::AsFd;
+        nix::sys::stat::fstat(std::io::stdout().as_fd()).is_ok_and(|st| {
+            let kind = st.st_mode & libc::S_IFMT;
+            kind == libc::S_IFREG
+                || (kind == libc::S_IFCHR && !std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        })
+    };
     let mut tally = Tally::default();
     let mut kept = Vec::new();
     let mut out_err: Option<Error> = None;
@@ -400,7 +417,7 @@ pub fn run(a: &SyscallsArgs, _g: &GlobalOpts, printer: &mut Printer<'_>) -> Resu
             if json {
                 kept.push(e);
             } else if out_err.is_none()
-                && let Err(err) = printer.event(&e)
+                && let Err(err) = printer.event_flush(&e, !to_file)
             {
                 out_err = Some(err);
             }
