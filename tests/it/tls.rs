@@ -205,11 +205,15 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA and, signed by it, a leaf for lab.test and 127.0.0.1; and a self-signed leaf.
+/// Made once per test run: tests run in parallel threads, and one that found a half-written
+/// directory would start a server on a key not written yet.
 fn pki() -> PathBuf {
+    static PKI: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PKI.get_or_init(make_pki).clone()
+}
+
+fn make_pki() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("netlab-tls-{}", std::process::id()));
-    if dir.join("leaf.pem").exists() {
-        return dir;
-    }
     std::fs::create_dir_all(&dir).unwrap();
     openssl(
         &dir,
@@ -322,26 +326,42 @@ fn free_port() -> u16 {
 }
 
 fn s_server(dir: &Path, cert: &str, key: &str, extra: &[&str]) -> Server {
-    let port = free_port();
-    let accept = format!("127.0.0.1:{port}");
-    let mut args = vec![
-        "s_server", "-accept", &accept, "-cert", cert, "-key", key, "-quiet",
-    ];
-    args.extend_from_slice(extra);
-    let child = Command::new("openssl")
-        .current_dir(dir)
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl");
-    let until = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "s_server did not listen");
-        std::thread::sleep(Duration::from_millis(20));
+    // The free port may be taken by another test before s_server binds it: try again on a
+    // new one when s_server exits; say why when it never listens.
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let accept = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "s_server", "-accept", &accept, "-cert", cert, "-key", key, "-quiet",
+        ];
+        args.extend_from_slice(extra);
+        let mut child = Command::new("openssl")
+            .current_dir(dir)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl");
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Server { child, port };
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                let mut e = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    let _ = err.read_to_string(&mut e);
+                }
+                last = format!("s_server {args:?} exited: {e}");
+                break;
+            }
+            assert!(Instant::now() < until, "s_server did not listen: {args:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
-    Server { child, port }
+    panic!("{last}");
 }
 
 fn inspect(args: &[&str]) -> (i32, Report) {
