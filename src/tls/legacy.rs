@@ -205,16 +205,32 @@ pub fn probe(dst: SocketAddr, sni: Option<&str>, timeout: Duration) -> Vec<Probe
             answer_us: None,
         };
         let deadline = Instant::now() + timeout;
-        match TcpStream::connect_timeout(&dst, timeout) {
-            Ok(mut s) => {
-                let _ = s.set_nodelay(true);
-                if s.write_all(&client_hello(v, sni)).is_ok() {
-                    read_answer(&mut s, deadline, &mut p);
+        // The same connect the handshake uses (net), blocking afterwards.
+        let end = match crate::net::start_connect(dst, None, None) {
+            Ok(c) => match c.wait(deadline) {
+                crate::net::ConnectEnd::Connected => Some(c.sock),
+                crate::net::ConnectEnd::TimedOut => {
+                    p.result = "timeout";
+                    None
                 }
-                let _ = s.shutdown(std::net::Shutdown::Both);
+                _ => {
+                    p.result = "closed";
+                    None
+                }
+            },
+            Err(_) => {
+                p.result = "closed";
+                None
             }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => p.result = "timeout",
-            Err(_) => p.result = "closed",
+        };
+        if let Some(sock) = end {
+            let mut s: TcpStream = sock.into();
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_nodelay(true);
+            if s.write_all(&client_hello(v, sni)).is_ok() {
+                read_answer(&mut s, deadline, &mut p);
+            }
+            let _ = s.shutdown(std::net::Shutdown::Both);
         }
         out.push(p);
     }

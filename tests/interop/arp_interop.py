@@ -34,7 +34,6 @@ ARP goes only to the veth segment inside the lab's namespaces (198.18.0.0/24): e
 runs under `ip netns exec PREFIX-c` on c0, never on the host's interfaces.
 """
 
-import argparse
 import ipaddress
 import json
 import os
@@ -49,7 +48,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # keep tests/interop free of __pycache__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import interop  # noqa: E402  (lab, capture, tshark and report helpers)
-from interop import (Capture, Lab, LabError, Report, RunError, epoch_to_ns,  # noqa: E402
+from interop import (Capture, Lab, LabError, RunError, begin, epoch_to_ns,  # noqa: E402
                      netlab_json, run)
 
 IFACE = "c0"
@@ -606,22 +605,11 @@ def print_table(stats):
 
 def main():
     """Run every check; exit 1 if any failed."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
-    ap.add_argument("--keep", action="store_true", help="keep the capture directory")
-    opts = ap.parse_args()
-
-    reason = preflight()
-    if reason:
-        print(f"arp_interop: skipped: {reason}")
-        print("0 passed, 0 failed")
-        return 0
-    netlab = os.path.abspath(opts.netlab)
-    rep, stats = Report(), Stats()
-    if not os.access(netlab, os.X_OK):
-        rep.check("netlab/binary", False, f"{netlab} is not an executable")
-        print(f"{rep.passed} passed, {rep.failed} failed")
-        return 1
+    started = begin("arp_interop", __doc__, preflight, keep_help="keep the capture directory")
+    if isinstance(started, int):
+        return started
+    opts, netlab, rep = started
+    stats = Stats()
 
     workdir = tempfile.mkdtemp(prefix="netlab-arp-interop-")
     lab = Lab(netlab, f"nla{os.getpid()}", delay="2ms")

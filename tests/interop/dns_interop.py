@@ -67,7 +67,6 @@ No packet leaves the namespaces: no real root server or the machine's resolver i
 This file is also imported by dns_bench.py for the namespace and real-server lab helpers.
 """
 
-import argparse
 import ipaddress
 import json
 import os
@@ -83,7 +82,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep tests/interop free of __pycache__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from interop import Report, run, stop_process  # noqa: E402  (check lines, subprocess helpers)
+from interop import begin, run, stop_process  # noqa: E402  (check lines, subprocess helpers)
 
 HERE = Path(__file__).resolve().parent
 ZONES_DIR = HERE.parent.parent / "src" / "lab" / "zones"
@@ -1567,26 +1566,17 @@ def hold(lab, netlab):
 
 def main():
     """Run every check; exit 1 if any failed."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--no-sign", action="store_true", help="do not serve signed.test/broken.test")
-    ap.add_argument("--hold", action="store_true",
-                    help="only start the real-server lab, print how to enter it, and wait for "
-                         "Ctrl-C (to reproduce a finding by hand)")
-    opts = ap.parse_args()
+    def options(ap):
+        ap.add_argument("--no-sign", action="store_true",
+                        help="do not serve signed.test/broken.test")
+        ap.add_argument("--hold", action="store_true",
+                        help="only start the real-server lab, print how to enter it, and wait "
+                             "for Ctrl-C (to reproduce a finding by hand)")
 
-    reason = preflight()
-    if reason:
-        print(f"dns_interop: skipped: {reason}")
-        print("0 passed, 0 failed")
-        return 0
-    netlab = os.path.abspath(opts.netlab)
-    rep = Report()
-    if not os.access(netlab, os.X_OK):
-        rep.check("netlab/binary", False, f"{netlab} is not an executable")
-        print(f"{rep.passed} passed, {rep.failed} failed")
-        return 1
+    started = begin("dns_interop", __doc__, preflight, extra=options)
+    if isinstance(started, int):
+        return started
+    opts, netlab, rep = started
 
     workdir = tempfile.mkdtemp(prefix="netlab-dns-interop-")
     lab = RealLab(load_zone_files(), workdir, sign=not opts.no_sign)

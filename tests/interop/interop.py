@@ -147,12 +147,75 @@ def preflight(tools=("tcpdump", "tshark", "ip", "nft", "setpriv")):
     return None
 
 
+def begin(tool, doc, preflight_fn, keep_help="keep the work directory", signals=False,
+          extra=None):
+    """The start every interop script's main() shares: parse --netlab / --keep, skip (exit 0
+    with `0 passed, 0 failed`) when preflight_fn() gives a reason, check the binary, and with
+    `signals` route SIGTERM / SIGHUP through the caller's finally blocks like Ctrl-C;
+    `extra(ap)` adds a script's own options. Returns (opts, netlab, Report), or the exit code
+    to return at once."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
+    ap.add_argument("--keep", action="store_true", help=keep_help)
+    if extra:
+        extra(ap)
+    opts = ap.parse_args()
+    reason = preflight_fn()
+    if reason:
+        print(f"{tool}: skipped: {reason}")
+        print("0 passed, 0 failed")
+        return 0
+    netlab = os.path.abspath(opts.netlab)
+    rep = Report()
+    if not os.access(netlab, os.X_OK):
+        rep.check("netlab/binary", False, f"{netlab} is not an executable")
+        print(f"{rep.passed} passed, {rep.failed} failed")
+        return 1
+    if signals:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    return opts, netlab, rep
+
+
 # ---------------------------------------------------------------------------------------------
 # The namespace lab
 
 
 class LabError(Exception):
     """The lab could not be started."""
+
+
+def start_jsonl(obj, want=None, timeout=30.0):
+    """Start `obj.cmd` (a `netlab --jsonl lab ...`) with its stdout and stderr drained into
+    `obj.lines` (a queue) and `obj.stderr` (a list); set `obj.proc` and `obj.threads`, and
+    return its first line: a `ready` object (with the key `want`, when given). LabError when
+    it exits first, says nothing in time, or says something else."""
+    obj.proc = subprocess.Popen(obj.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd="/",
+                                start_new_session=True)
+    obj.threads = [threading.Thread(target=drain, args=(obj.proc.stdout, obj.lines),
+                                    daemon=True),
+                   threading.Thread(target=drain, args=(obj.proc.stderr, obj.stderr),
+                                    daemon=True)]
+    for t in obj.threads:
+        t.start()
+    try:
+        line = obj.lines.get(timeout=timeout)
+    except queue.Empty:
+        raise LabError(f"no ready line within {timeout:.0f}s") from None
+    if line is None:
+        obj.proc.wait(timeout=10)
+        time.sleep(0.1)
+        err = " ".join("".join(obj.stderr).split())
+        raise LabError(f"`{' '.join(obj.cmd)}` exited {obj.proc.returncode}: {err[:600]}")
+    try:
+        ready = json.loads(line)
+    except json.JSONDecodeError:
+        raise LabError(f"first line is not JSON: {line.strip()[:200]}") from None
+    if ready.get("type") != "ready" or (want and not isinstance(ready.get(want), dict)):
+        raise LabError(f"first line is not a ready object{' with ' + want if want else ''}: "
+                       f"{line.strip()[:300]}")
+    return ready
 
 
 class Lab:
@@ -181,30 +244,7 @@ class Lab:
 
     def start(self, timeout=30.0):
         """Start the lab and wait for its `ready` line."""
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
-        self.threads = [threading.Thread(target=drain, args=(self.proc.stdout, self.lines),
-                                         daemon=True),
-                        threading.Thread(target=drain, args=(self.proc.stderr, self.stderr),
-                                         daemon=True)]
-        for t in self.threads:
-            t.start()
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise LabError(f"no ready line within {timeout:.0f}s") from None
-        if line is None:
-            self.proc.wait(timeout=10)
-            time.sleep(0.1)
-            err = " ".join("".join(self.stderr).split())
-            raise LabError(f"`{' '.join(self.cmd)}` exited {self.proc.returncode}: {err[:600]}")
-        try:
-            ready = json.loads(line)
-        except json.JSONDecodeError:
-            raise LabError(f"first line is not JSON: {line.strip()[:200]}") from None
-        if ready.get("type") != "ready":
-            raise LabError(f"first line is not a ready object: {line.strip()[:200]}")
-        self.ready = ready
+        self.ready = start_jsonl(self, timeout=timeout)
 
     def scenario(self, name, family):
         """(address, port, expect) of a scenario for family 4 or 6."""
@@ -916,22 +956,10 @@ def print_tables(rep):
 
 def main():
     """Run every check; exit 1 if any failed."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
-    ap.add_argument("--keep", action="store_true", help="keep the capture directory")
-    opts = ap.parse_args()
-
-    reason = preflight()
-    if reason:
-        print(f"interop: skipped: {reason}")
-        print("0 passed, 0 failed")
-        return 0
-    netlab = os.path.abspath(opts.netlab)
-    rep = Report()
-    if not os.access(netlab, os.X_OK):
-        rep.check("netlab/binary", False, f"{netlab} is not an executable")
-        print(f"{rep.passed} passed, {rep.failed} failed")
-        return 1
+    started = begin("interop", __doc__, preflight, keep_help="keep the capture directory")
+    if isinstance(started, int):
+        return started
+    opts, netlab, rep = started
 
     check_bpf_goldens(rep)
 

@@ -43,7 +43,6 @@ What is checked:
 Only loopback (127.0.0.1) ever sees traffic.
 """
 
-import argparse
 import json
 import os
 import queue
@@ -60,7 +59,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep tests/interop free of __pycache__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from interop import Report, drain, run, stop_process  # noqa: E402
+from interop import LabError, begin, run, start_jsonl, stop_process  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 UNPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
@@ -186,10 +185,6 @@ def close_wait_rows(doc):
 # The loopback lab
 
 
-class LabError(Exception):
-    """The lab could not be started."""
-
-
 class SocketsLab:
     """`netlab lab --sockets` (loopback) in the background; stop() (always) ends it."""
 
@@ -208,31 +203,7 @@ class SocketsLab:
     def start(self, timeout=30.0):
         """Start the lab and wait for its ready line."""
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd="/",
-                                     start_new_session=True)
-        self.threads = [threading.Thread(target=drain, args=(self.proc.stdout, self.lines),
-                                         daemon=True),
-                        threading.Thread(target=drain, args=(self.proc.stderr, self.stderr),
-                                         daemon=True)]
-        for t in self.threads:
-            t.start()
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise LabError(f"no ready line within {timeout:.0f}s") from None
-        if line is None:
-            self.proc.wait(timeout=10)
-            time.sleep(0.1)
-            err = " ".join("".join(self.stderr).split())
-            raise LabError(f"`{' '.join(self.cmd)}` exited {self.proc.returncode}: {err[:600]}")
-        try:
-            ready = json.loads(line)
-        except json.JSONDecodeError:
-            raise LabError(f"first line is not JSON: {line.strip()[:200]}") from None
-        if ready.get("type") != "ready" or not isinstance(ready.get("sockets"), dict):
-            raise LabError(f"first line is not a ready object with sockets: {line.strip()[:300]}")
-        self.ready = ready
+        self.ready = start_jsonl(self, want="sockets", timeout=timeout)
         self.ready_at = time.monotonic()
         self.ready_s = self.ready_at - t0
 
@@ -687,21 +658,10 @@ def check_churn(rep, netlab, q, q2):
 
 def main():
     """Run every check; exit 1 if any failed."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
-    opts = ap.parse_args()
-
-    reason = preflight()
-    if reason:
-        print(f"sockets_interop: skipped: {reason}")
-        print("0 passed, 0 failed")
-        return 0
-    netlab = os.path.abspath(opts.netlab)
-    rep = Report()
-    if not os.access(netlab, os.X_OK):
-        rep.check("netlab/binary", False, f"{netlab} is not an executable")
-        print(f"{rep.passed} passed, {rep.failed} failed")
-        return 1
+    started = begin("sockets_interop", __doc__, preflight)
+    if isinstance(started, int):
+        return started
+    _opts, netlab, rep = started
 
     base, q, q2 = ports_for(os.getpid())
     lab = SocketsLab(netlab, base)

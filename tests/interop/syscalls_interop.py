@@ -68,7 +68,6 @@ free ports chosen here.
    recvfrom on 127.0.0.1:UDP; the server is still in state S, untraced, afterwards.
 """
 
-import argparse
 import errno as errno_mod
 import json
 import os
@@ -85,7 +84,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep tests/interop free of __pycache__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from interop import Report, run, stop_process  # noqa: E402
+from interop import begin, run, stop_process  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 PYTHON = "/usr/bin/python3"
@@ -1200,25 +1199,10 @@ def snapshot_checks(rep, netlab, info, port, udp_port):
 
 def main():
     """Run every check; exit 1 if any failed."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    opts = ap.parse_args()
-
-    reason = preflight()
-    if reason:
-        print(f"syscalls_interop: skipped: {reason}")
-        print("0 passed, 0 failed")
-        return 0
-    netlab = os.path.abspath(opts.netlab)
-    rep = Report()
-    if not os.access(netlab, os.X_OK):
-        rep.check("netlab/binary", False, f"{netlab} is not an executable")
-        print(f"{rep.passed} passed, {rep.failed} failed")
-        return 1
-    # SIGTERM (and SIGHUP) end the run through the finally block below, like Ctrl-C.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    started = begin("syscalls_interop", __doc__, preflight, signals=True)
+    if isinstance(started, int):
+        return started
+    opts, netlab, rep = started
 
     workdir = tempfile.mkdtemp(prefix="netlab-syscalls-interop-")
     procs = Procs()

@@ -65,7 +65,6 @@ DEFAULT:@SECLEVEL=0` negotiates (the server's preference decides, so both get on
 Only loopback (127.0.0.1) ever sees traffic.
 """
 
-import argparse
 import calendar
 import json
 import os
@@ -83,7 +82,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep tests/interop free of __pycache__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from interop import Report, drain, run, stop_process  # noqa: E402
+from interop import LabError, begin, drain, run, start_jsonl, stop_process  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 ALPN = "h2,http/1.1"
@@ -412,8 +411,6 @@ def client_shape(seq):
 # The servers
 
 
-class LabError(Exception):
-    """A server could not be started."""
 
 
 class TlsLab:
@@ -431,31 +428,7 @@ class TlsLab:
 
     def start(self, timeout=30.0):
         """Start the lab and wait for its ready line."""
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd="/",
-                                     start_new_session=True)
-        self.threads = [threading.Thread(target=drain, args=(self.proc.stdout, self.lines),
-                                         daemon=True),
-                        threading.Thread(target=drain, args=(self.proc.stderr, self.stderr),
-                                         daemon=True)]
-        for t in self.threads:
-            t.start()
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise LabError(f"no ready line within {timeout:.0f}s") from None
-        if line is None:
-            self.proc.wait(timeout=10)
-            time.sleep(0.1)
-            err = " ".join("".join(self.stderr).split())
-            raise LabError(f"`{' '.join(self.cmd)}` exited {self.proc.returncode}: {err[:600]}")
-        try:
-            ready = json.loads(line)
-        except json.JSONDecodeError:
-            raise LabError(f"first line is not JSON: {line.strip()[:200]}") from None
-        if ready.get("type") != "ready" or not isinstance(ready.get("tls"), dict):
-            raise LabError(f"first line is not a ready object with tls: {line.strip()[:300]}")
-        self.ready = ready
+        self.ready = start_jsonl(self, want="tls", timeout=timeout)
 
     @property
     def tls(self):
@@ -950,25 +923,10 @@ def start_nginx(rep, lab, workdir, http2):
 
 def main():
     """Run every check; exit 1 if any failed."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--netlab", default="target/release/netlab", help="netlab binary")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    opts = ap.parse_args()
-
-    reason = preflight()
-    if reason:
-        print(f"tls_interop: skipped: {reason}")
-        print("0 passed, 0 failed")
-        return 0
-    netlab = os.path.abspath(opts.netlab)
-    rep = Report()
-    if not os.access(netlab, os.X_OK):
-        rep.check("netlab/binary", False, f"{netlab} is not an executable")
-        print(f"{rep.passed} passed, {rep.failed} failed")
-        return 1
-    # SIGTERM (and SIGHUP) end the run through the finally blocks below, like Ctrl-C.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    started = begin("tls_interop", __doc__, preflight, signals=True)
+    if isinstance(started, int):
+        return started
+    opts, netlab, rep = started
 
     ciphers = openssl_cipher_names()
     nginx_reason, http2 = nginx_preflight()

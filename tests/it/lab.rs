@@ -311,20 +311,7 @@ mod dns {
 #[test]
 fn lab_io_servers_echo_and_wait_where_they_say() {
     use std::io::Write;
-    let mut lab = Lab::start(
-        &[
-            "lab",
-            "--jsonl",
-            "--port-base",
-            "0",
-            "--io-servers",
-            "--io-port-base",
-            "0",
-            "--duration",
-            "60s",
-        ],
-        None,
-    );
+    let mut lab = Lab::io();
     let io = &lab.ready["io"];
     let pid = io["pid"].as_u64().expect("ready.io.pid") as u32;
     assert_eq!(pid, lab.child.id());

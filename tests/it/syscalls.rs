@@ -110,6 +110,61 @@ struct Snapshot {
     took_us: u64,
 }
 
+/// `netlab ARGS -- netlab --jsonl lab --io-servers ...`: the tracer, its output as it comes
+/// (a full pipe would hold the traced threads stopped), and the lab's ready line.
+#[allow(clippy::type_complexity)]
+fn traced_lab(
+    tracer_args: &[&str],
+    duration: &str,
+) -> (
+    Child,
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<()>,
+    serde_json::Value,
+    String,
+) {
+    let mut args: Vec<&str> = tracer_args.to_vec();
+    args.extend([
+        "--",
+        BIN,
+        "--jsonl",
+        "lab",
+        "--port-base",
+        "0",
+        "--io-servers",
+        "--io-port-base",
+        "0",
+        "--duration",
+        duration,
+    ]);
+    let mut child = Command::new(BIN)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let ready = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no ready line: {seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["type"] == "ready" {
+            break v;
+        }
+    };
+    (child, rx, reader, ready, seen)
+}
+
 /// Echo "hello N" through a server and check the answer.
 fn echo(port: u16, n: usize) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -159,20 +214,7 @@ fn finish(child: Child, path: &std::path::Path) -> (i32, String, String) {
 
 /// The lab with its I/O servers, untraced: (lab, blocking port, epoll port, pid).
 fn io_lab() -> (Lab, u16, u16, i32) {
-    let lab = Lab::start(
-        &[
-            "lab",
-            "--jsonl",
-            "--port-base",
-            "0",
-            "--io-servers",
-            "--io-port-base",
-            "0",
-            "--duration",
-            "120s",
-        ],
-        None,
-    );
+    let lab = Lab::io();
     let io = &lab.ready["io"];
     let b = io["blocking_port"].as_u64().unwrap() as u16;
     let e = io["epoll_port"].as_u64().unwrap() as u16;
@@ -206,48 +248,8 @@ fn spawn_sees_every_thread_with_decoded_addresses() {
         return;
     }
     // The lab itself runs under trace; its ready line comes out on the same stdout.
-    let mut child = Command::new(BIN)
-        .args([
-            "--jsonl",
-            "syscalls",
-            "-e",
-            "socket,send,poll,io",
-            "--",
-            BIN,
-            "--jsonl",
-            "lab",
-            "--port-base",
-            "0",
-            "--io-servers",
-            "--io-port-base",
-            "0",
-            "--duration",
-            "3s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read the output as it comes (a full pipe would hold the traced threads stopped).
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = String::new();
-    let ready = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no ready line: {seen}"));
-        seen.push_str(&line);
-        seen.push('\n');
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["type"] == "ready" {
-            break v;
-        }
-    };
+    let (mut child, rx, reader, ready, mut seen) =
+        traced_lab(&["--jsonl", "syscalls", "-e", "socket,send,poll,io"], "3s");
     let bport = ready["io"]["blocking_port"].as_u64().unwrap() as u16;
     let eport = ready["io"]["epoll_port"].as_u64().unwrap() as u16;
     let pid = ready["io"]["pid"].as_u64().unwrap() as i32;
@@ -467,34 +469,7 @@ fn a_killed_tracer_leaves_nothing_stopped() {
 
     // Spawn mode: the traced command must not outlive the tracer with a filter that would
     // fail its calls (ENOSYS): PTRACE_O_EXITKILL ends it with the tracer.
-    let mut tracer: Child = Command::new(BIN)
-        .args([
-            "syscalls",
-            "--",
-            BIN,
-            "--jsonl",
-            "lab",
-            "--port-base",
-            "0",
-            "--io-servers",
-            "--io-port-base",
-            "0",
-            "--duration",
-            "60s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut rd = BufReader::new(tracer.stdout.take().unwrap());
-    let ready = loop {
-        let mut line = String::new();
-        assert!(rd.read_line(&mut line).unwrap() > 0);
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["type"] == "ready" {
-            break v;
-        }
-    };
+    let (mut tracer, _rx, _reader, ready, _) = traced_lab(&["syscalls"], "60s");
     let traced = ready["io"]["pid"].as_u64().unwrap() as i32;
     echo(ready["io"]["blocking_port"].as_u64().unwrap() as u16, 2);
     tracer.kill().unwrap();

@@ -87,6 +87,24 @@ impl Lab {
         )
     }
 
+    /// A loopback lab with its I/O servers (blocking and epoll echo servers).
+    pub fn io() -> Lab {
+        Lab::start(
+            &[
+                "lab",
+                "--jsonl",
+                "--port-base",
+                "0",
+                "--io-servers",
+                "--io-port-base",
+                "0",
+                "--duration",
+                "120s",
+            ],
+            None,
+        )
+    }
+
     pub fn netns(tag: &str) -> Lab {
         let prefix = format!("nlt{}{tag}", std::process::id() % 100000);
         Lab::start(
