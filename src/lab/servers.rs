@@ -65,6 +65,21 @@ pub fn closed_port(addr: SocketAddr) -> Result<(Socket, u16)> {
     Ok((s, port))
 }
 
+/// Wait until `listener` has a connection to accept (false: `stop` was set), waking every
+/// 50 ms to look at the flag. No sleep-and-retry: accept runs only when a connection is
+/// there, so neither a ClientHello nor a trace of the lab sees a polling delay or EAGAINs.
+pub fn wait_for_connection(listener: &TcpListener, stop: &AtomicBool) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    while !stop.load(Ordering::SeqCst) {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        if matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Start a listening scenario on `addr`; returns its port.
 pub fn serve(
     addr: SocketAddr,
@@ -97,17 +112,7 @@ pub fn serve(
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    // Wait for the next connection, waking every 50 ms to notice the stop
-                    // flag: no busy polling, and accept runs only when a connection is there
-                    // (a trace of the lab shows the polls, not a stream of EAGAINs).
-                    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-                    use std::os::fd::AsFd;
-                    while !stop.load(Ordering::SeqCst) {
-                        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-                        if matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0) {
-                            break;
-                        }
-                    }
+                    wait_for_connection(&listener, &stop);
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }

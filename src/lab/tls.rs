@@ -471,15 +471,7 @@ pub fn default_dir() -> PathBuf {
 }
 
 fn accept_loop(l: TcpListener, config: Arc<ServerConfig>, stop: Arc<AtomicBool>) {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    while !stop.load(Ordering::SeqCst) {
-        // Wait for a connection (not a sleep-and-retry loop, which would delay every
-        // ClientHello and show up as server think time).
-        let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
-        if !matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0) {
-            continue;
-        }
+    while crate::lab::servers::wait_for_connection(&l, &stop) {
         if let Ok((s, _)) = l.accept() {
             let c = config.clone();
             let st = stop.clone();

@@ -54,24 +54,6 @@ impl FdInfo {
     }
 }
 
-/// TCP state name.
-pub fn tcp_state(s: u8) -> &'static str {
-    match s {
-        1 => "ESTABLISHED",
-        2 => "SYN_SENT",
-        3 => "SYN_RECV",
-        4 => "FIN_WAIT1",
-        5 => "FIN_WAIT2",
-        6 => "TIME_WAIT",
-        7 => "CLOSE",
-        8 => "CLOSE_WAIT",
-        9 => "LAST_ACK",
-        10 => "LISTEN",
-        11 => "CLOSING",
-        _ => "UNKNOWN",
-    }
-}
-
 fn addr_text(a: &SockaddrStorage) -> Option<String> {
     if let Some(v4) = a.as_sockaddr_in() {
         return Some(format!("{}:{}", v4.ip(), v4.port()));
@@ -124,7 +106,7 @@ pub fn resolve(pidfd: &OwnedFd, fd: i32) -> Option<FdInfo> {
     if kind.starts_with("tcp")
         && let Ok(ti) = crate::sys::tcp_info(dup.as_fd())
     {
-        state = Some(tcp_state(ti.state).to_string());
+        state = Some(crate::sockets::analyze::state_name(ti.state).to_string());
         if ti.state == 10 {
             accept_queue = Some(ti.unacked);
             backlog = Some(ti.sacked);
