@@ -76,6 +76,11 @@ pub enum Command {
     /// ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table.
     Arp(crate::arp::ArpArgs),
     /// Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up.
+    ///
+    /// Sockets come from netlink sock_diag. Their owners come, as root on a kernel with BTF,
+    /// from one eBPF pass over every process's fd table (`attribution: "ebpf_iter"`), else
+    /// from /proc/PID/fd (`"procfs"`; without root only this user's processes are attributed;
+    /// NETLAB_FDWALK=procfs forces this way).
     Sockets(crate::sockets::SocketsArgs),
     /// strace-style view of a server's network system calls: spawn, attach, or a snapshot of
     /// what each thread is blocked in.

@@ -97,6 +97,79 @@ where
     }
 }
 
+/// Send one raw netlink dump request (`nlmsg_type` and its payload, built by the caller) and
+/// hand each answer message's type and payload to `each` as it is read, with no decoding in
+/// between: for dumps of tens of thousands of messages whose layout the caller reads itself.
+pub fn dump_raw(
+    protocol: isize,
+    nlmsg_type: u16,
+    payload: &[u8],
+    mut each: impl FnMut(u16, &[u8]),
+) -> io::Result<()> {
+    let mut socket = Socket::new(protocol)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let len = 16 + payload.len();
+    let mut req = Vec::with_capacity(len);
+    req.extend_from_slice(&(len as u32).to_ne_bytes());
+    req.extend_from_slice(&nlmsg_type.to_ne_bytes());
+    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    req.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
+    req.extend_from_slice(payload);
+    socket.send(&req, 0)?;
+    let deadline = Instant::now() + TIMEOUT;
+    // The kernel fills at most 32 KiB per dump message batch.
+    let mut rbuf = vec![0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&socket),
+            PollFlags::POLLIN,
+        )];
+        if ms == 0 || poll(&mut fds, PollTimeout::from(ms)).map_err(io::Error::from)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "netlink: no answer from the kernel",
+            ));
+        }
+        let n = socket.recv(&mut &mut rbuf[..], 0)?;
+        let mut off = 0;
+        while off + 16 <= n {
+            let h = &rbuf[off..n];
+            let mlen = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            let mtype = u16::from_ne_bytes([h[4], h[5]]);
+            if mlen < 16 || mlen > h.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "netlink: truncated message",
+                ));
+            }
+            match mtype {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    let code = h
+                        .get(16..20)
+                        .map_or(0, |c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+                    return Err(if code < 0 {
+                        io::Error::from_raw_os_error(-code)
+                    } else {
+                        io::Error::other("netlink error")
+                    });
+                }
+                NLMSG_NOOP => {}
+                t => each(t, &h[16..mlen]),
+            }
+            off += (mlen + 3) & !3;
+        }
+    }
+}
+
+const NLMSG_NOOP: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+
 /// What `ip route get DST` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {

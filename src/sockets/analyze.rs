@@ -1,7 +1,9 @@
 //! Sockets → counts, breakdowns and diagnoses in words (pure).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -25,6 +27,40 @@ pub struct Sock {
     /// ms since data (or the peer's FIN) last arrived, from tcp_info.
     pub last_recv_ms: Option<u32>,
 }
+
+/// A socket's owner: (pid, command).
+pub type Owner = (u32, Arc<str>);
+
+/// Socket inode → owner.
+pub type OwnerMap = HashMap<u32, Owner, IntBuild>;
+
+/// A hasher for integer keys the kernel hands out (inodes, pids): one multiply per word
+/// instead of SipHash, for maps of tens of thousands of sockets. No remote party picks these
+/// keys, so there is no bucket flooding to defend against.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IntHasher(u64);
+
+const MUL: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(MUL);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(MUL);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(MUL);
+    }
+}
+
+/// Builds [`IntHasher`]s.
+pub type IntBuild = BuildHasherDefault<IntHasher>;
 
 /// `ss` names for TCP states.
 pub fn state_name(s: u8) -> &'static str {
@@ -229,12 +265,7 @@ pub(crate) fn sorted<K: Ord + Clone, V>(m: BTreeMap<K, u64>, f: impl Fn(K, u64) 
 
 /// Group and diagnose. `owners` maps inode → (pid, command); `ephemeral` is the size of
 /// ip_local_port_range.
-pub fn summarize(
-    socks: &[Sock],
-    owners: &HashMap<u32, (u32, String)>,
-    ephemeral: u64,
-    th: Thresholds,
-) -> Summary {
+pub fn summarize(socks: &[Sock], owners: &OwnerMap, ephemeral: u64, th: Thresholds) -> Summary {
     summarize_range(socks, owners, ephemeral, (32768, 60999), th)
 }
 
@@ -242,7 +273,7 @@ pub fn summarize(
 /// when its listener is gone).
 pub fn summarize_range(
     socks: &[Sock],
-    owners: &HashMap<u32, (u32, String)>,
+    owners: &OwnerMap,
     ephemeral: u64,
     range: (u16, u16),
     th: Thresholds,
@@ -252,11 +283,11 @@ pub fn summarize_range(
         total: socks.len() as u64,
         ..Default::default()
     };
-    let mut by_proc: BTreeMap<(u32, String, u8), u64> = BTreeMap::new();
+    let mut by_proc: BTreeMap<(u32, &str, u8), u64> = BTreeMap::new();
     let mut by_port: BTreeMap<(u16, u8), u64> = BTreeMap::new();
     let mut by_peer: BTreeMap<(IpAddr, u8), u64> = BTreeMap::new();
-    let mut cw: BTreeMap<(u32, String, u16), (u64, u32)> = BTreeMap::new();
-    let listeners: HashMap<u16, Option<&(u32, String)>> = socks
+    let mut cw: BTreeMap<(u32, &str, u16), (u64, u32)> = BTreeMap::new();
+    let listeners: HashMap<u16, Option<&Owner>> = socks
         .iter()
         .filter(|k| k.state == 10)
         .map(|k| (k.local.port(), owners.get(&k.inode)))
@@ -286,9 +317,9 @@ pub fn summarize_range(
         }
         match owners.get(&k.inode) {
             Some((pid, cmd)) => {
-                *by_proc.entry((*pid, cmd.clone(), k.state)).or_default() += 1;
+                *by_proc.entry((*pid, &**cmd, k.state)).or_default() += 1;
                 if k.state == 8 {
-                    let e = cw.entry((*pid, cmd.clone(), k.local.port())).or_default();
+                    let e = cw.entry((*pid, &**cmd, k.local.port())).or_default();
                     e.0 += 1;
                     e.1 = e.1.max(k.last_recv_ms.unwrap_or(0));
                 }
@@ -298,7 +329,7 @@ pub fn summarize_range(
     }
     s.by_process = sorted(by_proc, |(pid, command, st), count| ByProcess {
         pid,
-        command,
+        command: command.to_string(),
         state: state_name(st),
         count,
     });
@@ -319,7 +350,7 @@ pub fn summarize_range(
             state: state_name(st),
             count,
             listener_pid: l.map(|x| x.0),
-            listener_command: l.map(|x| x.1.clone()),
+            listener_command: l.map(|x| x.1.to_string()),
         }
     });
     s.unowned.by_flow = sorted(un_flow, |(src, dst, st), count| UnownedFlow {
@@ -451,10 +482,10 @@ mod tests {
                 0,
             )); // client side
         }
-        let mut owners = HashMap::new();
-        owners.insert(100, (7, "srv".to_string()));
+        let mut owners = OwnerMap::default();
+        owners.insert(100, (7, "srv".into()));
         for i in 0..6 {
-            owners.insert(200 + i, (7, "srv".to_string()));
+            owners.insert(200 + i, (7, "srv".into()));
         }
         let s = summarize(&v, &owners, 28232, th());
         assert_eq!(
@@ -506,7 +537,7 @@ mod tests {
         l.recv_q = 5;
         l.send_q = 4;
         v.push(l);
-        let s = summarize(&v, &HashMap::new(), 100, th());
+        let s = summarize(&v, &OwnerMap::default(), 100, th());
         let tw = s
             .diagnoses
             .iter()
@@ -526,7 +557,7 @@ mod tests {
         let v: Vec<Sock> = (0..50)
             .map(|i| sock(6, "127.0.0.5:15500", &format!("127.0.0.1:{}", 40000 + i), 0))
             .collect();
-        let s = summarize_range(&v, &HashMap::new(), 28232, (32768, 60999), th());
+        let s = summarize_range(&v, &OwnerMap::default(), 28232, (32768, 60999), th());
         assert_eq!(s.unowned.by_local_port.len(), 1);
         assert_eq!(s.unowned.by_local_port[0].count, 50);
         assert_eq!(s.unowned.by_local_port[0].listener_pid, None);

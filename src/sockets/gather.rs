@@ -6,13 +6,25 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use netlink_packet_sock_diag::SockDiagMessage;
-use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
-use netlink_packet_sock_diag::inet::nlas::Nla;
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
-use crate::sockets::analyze::Sock;
+use crate::sockets::analyze::{IntBuild, OwnerMap, Sock};
+
+const AF_INET: u8 = libc::AF_INET as u8;
+const AF_INET6: u8 = libc::AF_INET6 as u8;
+/// Both families in one walk of the kernel's tables (the request below).
+const AF_UNSPEC: u8 = libc::AF_UNSPEC as u8;
+const IPPROTO_TCP: u8 = libc::IPPROTO_TCP as u8;
+const IPPROTO_UDP: u8 = libc::IPPROTO_UDP as u8;
+/// `SOCK_DIAG_BY_FAMILY`: `struct inet_diag_req_v2`, one family per request.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `TCPDIAG_GETSOCK`: the older `struct inet_diag_req`, which the kernel answers for both
+/// families in one walk (it sets the family to AF_UNSPEC); TCP only.
+const TCPDIAG_GETSOCK: u16 = 18;
+/// `1 << (INET_DIAG_INFO - 1)`: ask for each TCP socket's `tcp_info`.
+const EXT_INFO: u8 = 1 << 1;
+/// The `INET_DIAG_INFO` attribute.
+const ATTR_INFO: u16 = 2;
 
 /// Dump TCP sockets of one family whose state bit is in `states`.
 pub fn dump(family: u8, states: u32) -> io::Result<Vec<Sock>> {
@@ -23,50 +35,85 @@ pub fn dump(family: u8, states: u32) -> io::Result<Vec<Sock>> {
 /// since the peer's FIN arrived.
 const INFO_STATES: u32 = 1 << 8;
 
-/// Dump TCP or UDP sockets of one family whose state bit is in `states`; `info` asks the
-/// kernel for each TCP socket's `tcp_info` as well (it costs the kernel a lock per socket).
+/// The request for one dump: (nlmsg_type, payload).
+fn request(family: u8, protocol: u8, states: u32, ext: u8) -> (u16, Vec<u8>) {
+    let mut p = Vec::with_capacity(60);
+    if family == AF_UNSPEC {
+        // struct inet_diag_req: family (any; the kernel uses AF_UNSPEC), src_len, dst_len,
+        // ext, the socket id (48 zero bytes: every socket), states, dbs.
+        p.extend_from_slice(&[AF_INET, 0, 0, ext]);
+        p.extend_from_slice(&[0u8; 48]);
+        p.extend_from_slice(&states.to_ne_bytes());
+        p.extend_from_slice(&0u32.to_ne_bytes());
+        (TCPDIAG_GETSOCK, p)
+    } else {
+        // struct inet_diag_req_v2: family, protocol, ext, pad, states, the socket id.
+        p.extend_from_slice(&[family, protocol, ext, 0]);
+        p.extend_from_slice(&states.to_ne_bytes());
+        p.extend_from_slice(&[0u8; 48]);
+        (SOCK_DIAG_BY_FAMILY, p)
+    }
+}
+
+/// Read one `struct inet_diag_msg` (and its `tcp_info` attribute) as a [`Sock`]. The layout
+/// is the kernel's ABI: family, state, timer, retrans; the socket id (ports big-endian,
+/// addresses, interface, cookie); expires, rqueue, wqueue, uid, inode; then attributes.
+pub fn parse_diag_msg(m: &[u8]) -> Option<Sock> {
+    if m.len() < 72 {
+        return None;
+    }
+    let u32_at = |at: usize| u32::from_ne_bytes([m[at], m[at + 1], m[at + 2], m[at + 3]]);
+    let ip = |at: usize| -> IpAddr {
+        if m[0] == AF_INET6 {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&m[at..at + 16]);
+            IpAddr::from(a)
+        } else {
+            IpAddr::from([m[at], m[at + 1], m[at + 2], m[at + 3]])
+        }
+    };
+    // tcp_info: last_data_recv (ms since data or FIN last arrived) at offset 52.
+    let mut last_recv_ms = None;
+    let mut at = 72;
+    while at + 4 <= m.len() {
+        let len = u16::from_ne_bytes([m[at], m[at + 1]]) as usize;
+        let ty = u16::from_ne_bytes([m[at + 2], m[at + 3]]);
+        if len < 4 || at + len > m.len() {
+            break;
+        }
+        if ty == ATTR_INFO && len >= 4 + 56 {
+            let b = &m[at + 4 + 52..at + 4 + 56];
+            last_recv_ms = Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        }
+        at += (len + 3) & !3;
+    }
+    Some(Sock {
+        state: m[1],
+        local: SocketAddr::new(ip(8), u16::from_be_bytes([m[4], m[5]])),
+        remote: SocketAddr::new(ip(24), u16::from_be_bytes([m[6], m[7]])),
+        recv_q: u32_at(56),
+        send_q: u32_at(60),
+        inode: u32_at(68),
+        uid: u32_at(64),
+        last_recv_ms,
+    })
+}
+
+/// Dump TCP or UDP sockets of one family (AF_UNSPEC: both, TCP only) whose state bit is in
+/// `states`; `info` asks the kernel for each TCP socket's `tcp_info` as well (it costs the
+/// kernel a lock per socket). The answer is read straight from the netlink buffers.
 pub fn dump_proto(family: u8, protocol: u8, states: u32, info: bool) -> io::Result<Vec<Sock>> {
-    let req = SockDiagMessage::InetRequest(InetRequest {
-        family,
-        protocol,
-        extensions: if protocol == IPPROTO_TCP && info {
-            ExtensionFlags::INFO
-        } else {
-            ExtensionFlags::empty()
-        },
-        states: StateFlags::from_bits_truncate(states),
-        socket_id: if family == AF_INET {
-            SocketId::new_v4()
-        } else {
-            SocketId::new_v6()
-        },
-    });
+    let ext = if protocol == IPPROTO_TCP && info {
+        EXT_INFO
+    } else {
+        0
+    };
+    let (ty, payload) = request(family, protocol, states, ext);
     let mut out = Vec::new();
-    crate::net::netlink::request_each(NETLINK_SOCK_DIAG, req, true, |m| {
-        let SockDiagMessage::InetResponse(r) = m else {
-            return;
-        };
-        let h = &r.header;
-        // tcp_info: last_data_recv (ms since data or FIN last arrived) at offset 52.
-        let last_recv_ms = r.nlas.iter().find_map(|n| match n {
-            Nla::TcpInfo(b) if b.len() >= 56 => {
-                Some(u32::from_ne_bytes([b[52], b[53], b[54], b[55]]))
-            }
-            _ => None,
-        });
-        out.push(Sock {
-            state: h.state,
-            local: SocketAddr::new(h.socket_id.source_address, h.socket_id.source_port),
-            remote: SocketAddr::new(
-                h.socket_id.destination_address,
-                h.socket_id.destination_port,
-            ),
-            recv_q: h.recv_queue,
-            send_q: h.send_queue,
-            inode: h.inode,
-            uid: h.uid,
-            last_recv_ms,
-        });
+    crate::net::netlink::dump_raw(NETLINK_SOCK_DIAG, ty, &payload, |_, m| {
+        if let Some(k) = parse_diag_msg(m) {
+            out.push(k);
+        }
     })?;
     Ok(out)
 }
@@ -77,23 +124,25 @@ pub fn dump_all(v4: bool, v6: bool, states: u32) -> io::Result<Vec<Sock>> {
 }
 
 /// Both families (or one), TCP or UDP, with the state filter. The kernel's work (walking its
-/// socket tables and filling a message per socket) is the cost here, so the dumps run side by
-/// side on their own netlink sockets: per family, and for TCP the TIME_WAIT sockets, the
-/// CLOSE_WAIT ones (with `tcp_info`) and the rest apart.
+/// socket tables and filling a message per socket) is the cost here: TCP for both families
+/// is one walk (the AF_UNSPEC request), and the CLOSE_WAIT sockets (with `tcp_info`) are
+/// dumped beside the rest on their own netlink socket, in parallel.
 pub fn dump_all_proto(v4: bool, v6: bool, udp: bool, states: u32) -> io::Result<Vec<Sock>> {
     let proto = if udp { IPPROTO_UDP } else { IPPROTO_TCP };
-    let families: Vec<u8> = [(v4, AF_INET), (v6, AF_INET6)]
-        .into_iter()
-        .filter_map(|(on, f)| on.then_some(f))
-        .collect();
+    let families: Vec<u8> = if v4 && v6 && !udp {
+        vec![AF_UNSPEC]
+    } else {
+        [(v4, AF_INET), (v6, AF_INET6)]
+            .into_iter()
+            .filter_map(|(on, f)| on.then_some(f))
+            .collect()
+    };
     let mut jobs: Vec<(u8, u32, bool)> = Vec::new();
     for &f in &families {
         if udp {
             jobs.push((f, states, false));
             continue;
         }
-        // Every dump walks the kernel's whole socket table, so more than two per family
-        // costs more than the parallelism wins (measured on 54k sockets, 2 CPUs).
         let cw = states & INFO_STATES;
         for (part, info) in [(states & !cw, false), (cw, true)] {
             if part != 0 {
@@ -114,26 +163,86 @@ pub fn dump_all_proto(v4: bool, v6: bool, udp: bool, states: u32) -> io::Result<
             })
             .collect()
     });
-    let mut all = Vec::new();
+    let mut all = Vec::with_capacity(results.iter().flatten().map(Vec::len).sum());
     for r in results {
         all.extend(r?);
     }
     Ok(all)
 }
 
-/// Who owns each of `inodes`: (pid, command). Walks /proc/PID/fd only until every inode is
-/// found, over as many threads as there are CPUs (at most 4), each reading its share of the
-/// processes with `readlinkat` on the open fd directory; processes it may not read are counted
-/// in the second value. A socket shared by several processes goes to the lowest pid that was
-/// read.
-pub fn owners(inodes: &HashSet<u32>) -> (HashMap<u32, (u32, String)>, usize) {
+/// The owners of a set of socket inodes, and how they were found.
+#[derive(Debug, Default)]
+pub struct Owners {
+    /// inode → (pid, command); a socket shared by several processes goes to the lowest pid.
+    pub map: OwnerMap,
+    /// How: "ebpf_iter" (one kernel pass over every fd table), "procfs" (/proc/PID/fd), or
+    /// "none" (no socket with an inode to look up).
+    pub method: &'static str,
+    /// Why the eBPF pass was not used, when it was tried and failed.
+    pub ebpf_error: Option<String>,
+}
+
+/// The eBPF fd walk running on its thread: (pid, socket inode) pairs when it is done.
+pub type FdWalk = std::thread::JoinHandle<io::Result<Vec<(u32, u32)>>>;
+
+/// The eBPF fd walk, started on its own thread so that it runs beside the sock_diag dumps;
+/// [`owners`] takes its result. `NETLAB_FDWALK=procfs` skips it (tests and benchmarks
+/// compare the two ways).
+pub fn start_fd_walk() -> Option<FdWalk> {
+    if std::env::var_os("NETLAB_FDWALK").is_some_and(|v| v == "procfs") {
+        return None;
+    }
+    std::thread::Builder::new()
+        .name("fdwalk".into())
+        .spawn(crate::sockets::fdwalk::walk)
+        .ok()
+}
+
+/// Who owns each of `inodes`: from the eBPF walk started by [`start_fd_walk`] when it
+/// worked (root, a kernel with BTF), else from /proc/PID/fd ([`owners_procfs`]).
+pub fn owners(
+    inodes: &HashSet<u32, IntBuild>,
+    walk: Option<FdWalk>,
+) -> Owners {
+    let walked = walk.map(|h| {
+        h.join()
+            .unwrap_or_else(|_| Err(io::Error::other("fd walk thread failed")))
+    });
+    if inodes.is_empty() {
+        return Owners {
+            method: "none",
+            ..Owners::default()
+        };
+    }
+    let ebpf_error = match walked {
+        Some(Ok(pairs)) => {
+            return Owners {
+                map: crate::sockets::fdwalk::owners_from(&pairs, inodes),
+                method: "ebpf_iter",
+                ebpf_error: None,
+            };
+        }
+        Some(Err(e)) => Some(e.to_string()),
+        None => None,
+    };
+    Owners {
+        map: owners_procfs(inodes).0,
+        method: "procfs",
+        ebpf_error,
+    }
+}
+
+/// [`owners`] by walking /proc/PID/fd: only until every inode is found, over as many threads
+/// as there are CPUs (at most 4), each reading its share of the processes with `fstatat` on
+/// the open fd directory; processes it may not read are counted in the second value.
+pub fn owners_procfs(inodes: &HashSet<u32, IntBuild>) -> (OwnerMap, usize) {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     if inodes.is_empty() {
-        return (HashMap::new(), 0);
+        return (OwnerMap::default(), 0);
     }
     let Ok(procs) = std::fs::read_dir("/proc") else {
-        return (HashMap::new(), 0);
+        return (OwnerMap::default(), 0);
     };
     let mut pids: Vec<u32> = procs
         .flatten()
@@ -150,7 +259,7 @@ pub fn owners(inodes: &HashSet<u32>) -> (HashMap<u32, (u32, String)>, usize) {
     let unreadable = AtomicUsize::new(0);
     let want = inodes.len();
     // Interleaved shares: busy processes (servers) are spread over the threads.
-    let parts: Vec<HashMap<u32, (u32, String)>> = std::thread::scope(|s| {
+    let parts: Vec<OwnerMap> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let pids = &pids;
@@ -158,7 +267,7 @@ pub fn owners(inodes: &HashSet<u32>) -> (HashMap<u32, (u32, String)>, usize) {
                 let unreadable = &unreadable;
                 let seen = &seen;
                 s.spawn(move || {
-                    let mut found = HashMap::new();
+                    let mut found = OwnerMap::default();
                     let mut hits = Vec::new();
                     for &pid in pids.iter().skip(t).step_by(threads) {
                         if found_count.load(Ordering::Relaxed) >= want {
@@ -181,7 +290,7 @@ pub fn owners(inodes: &HashSet<u32>) -> (HashMap<u32, (u32, String)>, usize) {
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    let mut found: HashMap<u32, (u32, String)> = HashMap::with_capacity(want);
+    let mut found: OwnerMap = OwnerMap::with_capacity_and_hasher(want, IntBuild::default());
     for part in parts {
         for (ino, owner) in part {
             match found.get(&ino) {
@@ -204,8 +313,8 @@ const SPLIT_FDS: usize = 4096;
 /// `socket:[N]` name `readlink` would).
 fn scan_process(
     pid: u32,
-    inodes: &HashSet<u32>,
-    found: &mut HashMap<u32, (u32, String)>,
+    inodes: &HashSet<u32, IntBuild>,
+    found: &mut OwnerMap,
     hits: &mut Vec<u32>,
 ) -> bool {
     use nix::fcntl::OFlag;
@@ -263,13 +372,13 @@ fn scan_process(
     } else {
         wanted(&names)
     };
-    let mut comm: Option<String> = None;
+    let mut comm: Option<std::sync::Arc<str>> = None;
     for ino in inos {
         if let std::collections::hash_map::Entry::Vacant(e) = found.entry(ino) {
             let c = comm.get_or_insert_with(|| {
                 std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_default()
+                    .map(|s| std::sync::Arc::from(s.trim()))
+                    .unwrap_or_else(|_| std::sync::Arc::from(""))
             });
             e.insert((pid, c.clone()));
             hits.push(ino);

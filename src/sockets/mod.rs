@@ -3,6 +3,7 @@
 //! with `--udp`, Unix-domain with `--unix`.
 
 pub mod analyze;
+pub mod fdwalk;
 pub mod gather;
 pub mod unix;
 
@@ -18,7 +19,7 @@ use crate::GlobalOpts;
 use crate::error::{Error, Result};
 use crate::output::{self, Format, Printer, Report, SCHEMA_VERSION, Style};
 use crate::sys::{self, Privilege};
-use analyze::{Sock, Summary, Thresholds};
+use analyze::{IntBuild, Sock, Summary, Thresholds};
 
 /// Arguments of `netlab sockets`.
 #[derive(Debug, Args)]
@@ -120,6 +121,9 @@ pub struct SocketsReport {
     /// Every socket's owner could be looked up (root); false: other users' sockets are
     /// counted but not attributed.
     pub privileged: bool,
+    /// How sockets were attributed to processes: "ebpf_iter" (one kernel pass over every
+    /// fd table, root), "procfs" (/proc/PID/fd), "none" (no socket to attribute).
+    pub attribution: &'static str,
     /// Notes.
     pub notes: Vec<String>,
 }
@@ -303,9 +307,19 @@ fn sysctls() -> Sysctls {
     }
 }
 
+/// TCP states a socket can be in while a process still holds it (all but TIME_WAIT and
+/// NEW_SYN_RECV, which belong to no fd).
+const OWNED_STATES: u32 = !((1 << 6) | (1 << 12));
+
 fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
     let privileged = Privilege::discover().sys_admin || nix::unistd::geteuid().is_root();
     let before = a.interval.map(|_| gather::tcpext());
+    // Sockets in these states (or UDP ones) can have an owner to look up.
+    let walk = if a.udp || states & OWNED_STATES != 0 {
+        gather::start_fd_walk()
+    } else {
+        None
+    };
     let socks = gather::dump_all_proto(!a.ipv6, !a.ipv4, a.udp, states)
         .map_err(|e| Error::measure(format!("sock_diag dump: {e}")))?;
     let socks: Vec<Sock> = socks
@@ -317,12 +331,13 @@ fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
         .filter(|k| a.peer.is_none_or(|ip| k.remote.ip() == ip))
         .collect();
     // The fd → inode map only for sockets that have an inode.
-    let inodes: HashSet<u32> = socks
+    let inodes: HashSet<u32, IntBuild> = socks
         .iter()
         .filter(|k| k.inode != 0)
         .map(|k| k.inode)
         .collect();
-    let (owners, _unreadable) = gather::owners(&inodes);
+    let found = gather::owners(&inodes, walk);
+    let owners = &found.map;
     let socks: Vec<Sock> = match a.pid {
         Some(pid) => socks
             .into_iter()
@@ -333,7 +348,7 @@ fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
     let sc = sysctls();
     let summary = analyze::summarize(
         &socks,
-        &owners,
+        owners,
         sc.ephemeral_ports,
         Thresholds {
             close_wait: a.close_wait_min.max(1),
@@ -391,6 +406,7 @@ fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
             summary.not_attributed
         ));
     }
+    attribution_note(&found, privileged, &mut notes);
     Ok(SocketsReport {
         schema_version: SCHEMA_VERSION,
         command: "sockets",
@@ -399,6 +415,7 @@ fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
         sysctls: sc,
         counters,
         privileged,
+        attribution: found.method,
         notes,
     })
 }
@@ -406,8 +423,9 @@ fn build(a: &SocketsArgs, states: u32) -> Result<SocketsReport> {
 fn build_unix(a: &SocketsArgs, states: u32) -> Result<unix::UnixReport> {
     let privileged = Privilege::discover().sys_admin || nix::unistd::geteuid().is_root();
     let socks = unix::dump(states).map_err(|e| Error::measure(format!("sock_diag dump: {e}")))?;
-    let inodes: HashSet<u32> = socks.iter().map(|k| k.inode).collect();
-    let (owners, _unreadable) = gather::owners(&inodes);
+    let inodes: HashSet<u32, IntBuild> = socks.iter().map(|k| k.inode).collect();
+    let found = gather::owners(&inodes, gather::start_fd_walk());
+    let owners = &found.map;
     let socks: Vec<unix::UnixSock> = match a.pid {
         Some(pid) => socks
             .into_iter()
@@ -415,7 +433,7 @@ fn build_unix(a: &SocketsArgs, states: u32) -> Result<unix::UnixReport> {
             .collect(),
         None => socks,
     };
-    let summary = unix::summarize(&socks, &owners, a.close_wait_min.max(1));
+    let summary = unix::summarize(&socks, owners, a.close_wait_min.max(1));
     let mut filters = Vec::new();
     if !a.state.is_empty() {
         filters.push(format!("state {}", a.state.join(",")));
@@ -430,6 +448,7 @@ fn build_unix(a: &SocketsArgs, states: u32) -> Result<unix::UnixReport> {
             summary.not_attributed
         ));
     }
+    attribution_note(&found, privileged, &mut notes);
     Ok(unix::UnixReport {
         schema_version: SCHEMA_VERSION,
         command: "sockets",
@@ -437,8 +456,18 @@ fn build_unix(a: &SocketsArgs, states: u32) -> Result<unix::UnixReport> {
         filters,
         summary,
         privileged,
+        attribution: found.method,
         notes,
     })
+}
+
+/// As root the eBPF fd walk is expected to work; say why it did not.
+fn attribution_note(found: &gather::Owners, privileged: bool, notes: &mut Vec<String>) {
+    if let (true, Some(e)) = (privileged, &found.ebpf_error) {
+        notes.push(format!(
+            "processes found through /proc/PID/fd (slower): the eBPF fd walk is unavailable: {e}"
+        ));
+    }
 }
 
 /// Run `netlab sockets`.

@@ -3,7 +3,7 @@
 //! socket whose peer has gone (the kernel shut it down both ways and dropped the peer) that the
 //! application still holds, and listeners whose accept queue is full.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use netlink_packet_sock_diag::SockDiagMessage;
@@ -219,7 +219,7 @@ type ClosedKey = (Option<u32>, Option<String>, Option<String>);
 /// peer-closed sockets of one process and path make a diagnosis.
 pub fn summarize(
     socks: &[UnixSock],
-    owners: &HashMap<u32, (u32, String)>,
+    owners: &crate::sockets::analyze::OwnerMap,
     peer_closed_min: u64,
 ) -> UnixSummary {
     let mut s = UnixSummary {
@@ -227,7 +227,7 @@ pub fn summarize(
         ..UnixSummary::default()
     };
     let mut by_type: BTreeMap<(u8, u8), u64> = BTreeMap::new();
-    let mut by_proc: BTreeMap<(u32, String, u8), u64> = BTreeMap::new();
+    let mut by_proc: BTreeMap<(u32, std::sync::Arc<str>, u8), u64> = BTreeMap::new();
     let mut by_path: BTreeMap<(String, u8), u64> = BTreeMap::new();
     let mut closed: BTreeMap<ClosedKey, u64> = BTreeMap::new();
     for k in socks {
@@ -254,7 +254,7 @@ pub fn summarize(
                 queue,
                 backlog,
                 pid: owner.map(|o| o.0),
-                command: owner.map(|o| o.1.clone()),
+                command: owner.map(|o| o.1.to_string()),
             });
         }
         // The peer closed: the kernel marks this end shut down both ways and drops the peer.
@@ -262,7 +262,7 @@ pub fn summarize(
             *closed
                 .entry((
                     owner.map(|o| o.0),
-                    owner.map(|o| o.1.clone()),
+                    owner.map(|o| o.1.to_string()),
                     k.name.clone(),
                 ))
                 .or_default() += 1;
@@ -275,7 +275,7 @@ pub fn summarize(
     });
     s.by_process = sorted(by_proc, |(pid, command, st), count| UnixByProcess {
         pid,
-        command,
+        command: command.to_string(),
         state: state_name(st),
         count,
     });
@@ -358,6 +358,9 @@ pub struct UnixReport {
     pub summary: UnixSummary,
     /// Every socket's owner could be looked up (root).
     pub privileged: bool,
+    /// How sockets were attributed to processes: "ebpf_iter", "procfs" or "none" (as in the
+    /// TCP report).
+    pub attribution: &'static str,
     /// Notes.
     pub notes: Vec<String>,
 }
@@ -487,9 +490,9 @@ mod tests {
         }
         socks.push(sock(2, 7, 50, None));
         socks.push(sock(1, 1, 51, None));
-        let mut owners = HashMap::new();
+        let mut owners = crate::sockets::analyze::OwnerMap::default();
         for i in [1, 10, 11, 12, 13, 14, 15] {
-            owners.insert(i, (42, "app".to_string()));
+            owners.insert(i, (42, "app".into()));
         }
         let s = summarize(&socks, &owners, 5);
         assert_eq!(s.total, 9);

@@ -4,6 +4,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod ebpf;
 pub mod packet;
 pub mod trace;
 

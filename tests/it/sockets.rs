@@ -26,6 +26,7 @@ struct Report {
     sysctls: Sysctls,
     counters: Counters,
     privileged: bool,
+    attribution: String,
     notes: Vec<String>,
 }
 
@@ -214,6 +215,46 @@ fn close_wait_leak_counted_attributed_and_diagnosed() {
     assert_eq!(r.total, 0);
 }
 
+/// The owners found by the eBPF fd walk equal those found through /proc/PID/fd.
+#[test]
+fn ebpf_fd_walk_and_procfs_agree() {
+    if !is_root() {
+        eprintln!("skipped: the eBPF fd walk needs root (CAP_BPF, CAP_PERFMON)");
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("skipped: this kernel has no BTF (/sys/kernel/btf/vmlinux)");
+        return;
+    }
+    let (_lab, leak, _, _, pid) = lab();
+    let port = leak.to_string();
+    let (_, ebpf) = sockets(&["--port", &port]);
+    assert_eq!(ebpf.attribution, "ebpf_iter", "{:?}", ebpf.notes);
+    assert!(ebpf.notes.is_empty(), "{:?}", ebpf.notes);
+    let o = Command::new(BIN)
+        .args(["--json", "sockets", "--port", &port])
+        .env("NETLAB_FDWALK", "procfs")
+        .output()
+        .expect("run netlab");
+    let procfs: Report = parse(&stdout(&o));
+    assert_eq!(procfs.attribution, "procfs");
+    let rows = |r: &Report| {
+        let mut v: Vec<(u32, String, String, u64)> = r
+            .by_process
+            .iter()
+            .map(|b| (b.pid, b.command.clone(), b.state.clone(), b.count))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(rows(&ebpf), rows(&procfs));
+    assert!(rows(&ebpf).contains(&(pid, "netlab".into(), "CLOSE_WAIT".into(), 20)));
+    assert_eq!(ebpf.not_attributed, 0);
+    // Nothing to attribute: no socket matches.
+    let (_, none) = sockets(&["--port", "9", "--state", "listen"]);
+    assert_eq!((none.total, none.attribution.as_str()), (0, "none"));
+}
+
 #[test]
 fn time_wait_churn_and_accept_overflow() {
     let (_lab, _, churn, over, pid) = lab();
@@ -366,6 +407,7 @@ struct UnixReport {
     not_attributed: u64,
     diagnoses: Vec<Diagnosis>,
     privileged: bool,
+    attribution: String,
     notes: Vec<String>,
 }
 
