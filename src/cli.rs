@@ -64,29 +64,97 @@ pub struct GlobalOpts {
     pub verbose: u8,
 }
 
+/// A command's arguments, added to clap's definition only when that command is used (or when
+/// help, man pages or completions are made): a run builds one command's arguments, not every
+/// command's, which is a good part of a one-shot command's start-up.
+#[derive(Debug)]
+pub struct Lazy<T>(pub T);
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Lazy<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Lazy)
+    }
+    fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(m).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+    fn update_from_arg_matches_mut(&mut self, m: &mut clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
+}
+
+/// Build every command's arguments at once (man pages and completions need the whole tree).
+pub static EAGER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl<T: Args> Lazy<T> {
+    /// `augment` applied to `cmd` keeping the description the command already has (the
+    /// variant's doc comment, set before this runs), and the exit codes on the commands it
+    /// adds.
+    fn add(cmd: clap::Command, augment: fn(clap::Command) -> clap::Command) -> clap::Command {
+        let about = cmd.get_about().cloned();
+        let long_about = cmd.get_long_about().cloned();
+        let cmd = crate::generate::with_exit_codes(augment(cmd));
+        let cmd = match about {
+            Some(a) => cmd.about(a),
+            None => cmd.about(None::<&'static str>),
+        };
+        match long_about {
+            Some(a) => cmd.long_about(a),
+            None => cmd.long_about(None::<&'static str>),
+        }
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        if EAGER.load(std::sync::atomic::Ordering::Relaxed) {
+            return T::augment_args(cmd);
+        }
+        cmd.defer(|c| Self::add(c, T::augment_args))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        if EAGER.load(std::sync::atomic::Ordering::Relaxed) {
+            return T::augment_args_for_update(cmd);
+        }
+        cmd.defer(|c| Self::add(c, T::augment_args_for_update))
+    }
+}
+
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// TCP: handshake timing and teardown.
-    Tcp(crate::tcp::TcpArgs),
+    Tcp(Lazy<crate::tcp::TcpArgs>),
     /// DNS: resolution from the root, every server, every hop.
-    Dns(crate::dns::DnsArgs),
+    Dns(Lazy<crate::dns::DnsArgs>),
     /// TLS: timed handshake breakdown, certificate chain and every verification problem.
-    Tls(crate::tls::TlsArgs),
+    Tls(Lazy<crate::tls::TlsArgs>),
     /// ARP: who-has with wire timing, conflicts, probes, announcements, scans, the neighbour table.
-    Arp(crate::arp::ArpArgs),
+    Arp(Lazy<crate::arp::ArpArgs>),
     /// Socket-state summary: CLOSE_WAIT / TIME_WAIT by process, port and peer, and why they pile up.
     ///
     /// Sockets come from netlink sock_diag. Their owners come, as root on a kernel with BTF,
     /// from one eBPF pass over every process's fd table (`attribution: "ebpf_iter"`), else
     /// from /proc/PID/fd (`"procfs"`; without root only this user's processes are attributed;
     /// NETLAB_FDWALK=procfs forces this way).
-    Sockets(crate::sockets::SocketsArgs),
+    Sockets(Lazy<crate::sockets::SocketsArgs>),
     /// strace-style view of a server's network system calls: spawn, attach, or a snapshot of
     /// what each thread is blocked in.
-    Syscalls(crate::syscalls::SyscallsArgs),
+    Syscalls(Lazy<crate::syscalls::SyscallsArgs>),
     /// Serve a local mini-internet (loopback or namespaces) for demos and tests.
-    Lab(crate::lab::LabArgs),
+    Lab(Lazy<crate::lab::LabArgs>),
     /// Write man pages and shell completions (for packagers and `make docs`).
     #[command(hide = true)]
     Generate(crate::generate::GenerateArgs),

@@ -20,25 +20,30 @@ pub struct GenerateArgs {
 /// The full clap command, with the exit-code section on every subcommand.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
-    fn with_exit_codes(cmd: clap::Command) -> clap::Command {
-        let cmd = if cmd.get_after_help().is_none() {
-            cmd.after_help(crate::cli::EXIT_CODES_HELP)
-        } else {
-            cmd
-        };
-        let names: Vec<String> = cmd
-            .get_subcommands()
-            .map(|s| s.get_name().to_string())
-            .collect();
-        names
-            .into_iter()
-            .fold(cmd, |c, n| c.mut_subcommand(n, with_exit_codes))
-    }
     with_exit_codes(crate::Cli::command())
+}
+
+/// The exit codes as after-help of `cmd` and of every subcommand it has so far (a command's
+/// own subcommands are added when it is built: [`crate::cli::Lazy`] calls this again then).
+pub fn with_exit_codes(cmd: clap::Command) -> clap::Command {
+    let cmd = if cmd.get_after_help().is_none() {
+        cmd.after_help(crate::cli::EXIT_CODES_HELP)
+    } else {
+        cmd
+    };
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    names
+        .into_iter()
+        .fold(cmd, |c, n| c.mut_subcommand(n, with_exit_codes))
 }
 
 /// Write everything into `dir/man` and `dir/completions`.
 pub fn write_all(dir: &Path) -> Result<()> {
+    // The whole tree, every command's arguments included.
+    crate::cli::EAGER.store(true, std::sync::atomic::Ordering::Relaxed);
     let man = dir.join("man");
     let comp = dir.join("completions");
     std::fs::create_dir_all(&man).ctx(|| format!("create {}", man.display()))?;

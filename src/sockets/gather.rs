@@ -200,10 +200,7 @@ pub fn start_fd_walk() -> Option<FdWalk> {
 
 /// Who owns each of `inodes`: from the eBPF walk started by [`start_fd_walk`] when it
 /// worked (root, a kernel with BTF), else from /proc/PID/fd ([`owners_procfs`]).
-pub fn owners(
-    inodes: &HashSet<u32, IntBuild>,
-    walk: Option<FdWalk>,
-) -> Owners {
+pub fn owners(inodes: &HashSet<u32, IntBuild>, walk: Option<FdWalk>) -> Owners {
     let walked = walk.map(|h| {
         h.join()
             .unwrap_or_else(|_| Err(io::Error::other("fd walk thread failed")))

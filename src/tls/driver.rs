@@ -450,7 +450,7 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     });
     let first = handshake(&config, conn_name.clone(), dst, timeout, &secrets, wait)?;
     // What the verifier saw on the first connection (a resumed one does not verify again).
-    let recorded = rec.lock().map(|r| r.clone()).unwrap_or_default();
+    let recorded = rec.settled();
     let resumption = if a.resume && first.error.is_none() && !crate::sys::interrupted() {
         Some(resume(&first, &config, conn_name, dst, timeout, &secrets))
     } else {

@@ -68,7 +68,8 @@ pub struct TimingUs {
     pub server_hello_first_byte: Option<u64>,
     /// The server's flight complete (its Finished in TLS 1.3, ServerHelloDone in 1.2).
     pub server_flight_done: Option<u64>,
-    /// Local certificate verification (duration).
+    /// Local certificate verification on the handshake's path (duration): what a standard
+    /// client checks (webpki's chain and name), or every check with `--strict`.
     pub cert_verify: Option<u64>,
     /// Our Finished sent.
     pub client_finished: Option<u64>,

@@ -48,6 +48,52 @@ pub struct Recorded {
     pub ran: bool,
 }
 
+/// What [`check_chain`] found: problems, the verified path, the anchor's subject.
+type ChainFindings = (Vec<Problem>, Vec<Vec<u8>>, Option<Vec<u8>>);
+
+/// What the verifier shares with the driver: the record, and the chain checks still running
+/// beside the handshake.
+#[derive(Debug, Default)]
+pub struct Shared {
+    rec: Mutex<Recorded>,
+    pending: Mutex<Option<std::thread::JoinHandle<ChainFindings>>>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The record once every check is done: the chain checks first, then what the handshake
+    /// signature check found.
+    pub fn settled(&self) -> Recorded {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = pending {
+            let (mut problems, path, anchor) = h.join().unwrap_or_else(|_| {
+                (
+                    vec![problem(
+                        "invalid_chain",
+                        "the certificate checks failed unexpectedly".into(),
+                        "report this with the server's certificates",
+                    )],
+                    Vec::new(),
+                    None,
+                )
+            });
+            let mut r = self.lock();
+            problems.append(&mut r.problems);
+            r.problems = problems;
+            r.path = path;
+            r.anchor_subject = anchor;
+        }
+        self.lock().clone()
+    }
+}
+
 /// The recording verifier.
 #[derive(Debug)]
 pub struct Recorder {
@@ -57,7 +103,7 @@ pub struct Recorder {
     strict: bool,
     provider: Arc<CryptoProvider>,
     /// Shared with the driver.
-    pub rec: Arc<Mutex<Recorded>>,
+    pub rec: Arc<Shared>,
 }
 
 impl Recorder {
@@ -76,12 +122,37 @@ impl Recorder {
             check_name,
             strict,
             provider,
-            rec: Arc::new(Mutex::new(Recorded::default())),
+            rec: Arc::new(Shared::default()),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
-        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+        self.rec.lock()
+    }
+
+    /// What a standard client (rustls's webpki verifier) does with the chain: build and check
+    /// the path to a root, then the name. Only its time matters here; the findings come from
+    /// [`check_chain`].
+    fn standard_verification(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) {
+        if let Ok(ee) = webpki::EndEntityCert::try_from(end_entity) {
+            let chain = ee.verify_for_usage(
+                self.provider.signature_verification_algorithms.all,
+                &self.roots,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                None,
+                None,
+            );
+            if chain.is_ok() && self.check_name {
+                let _ = ee.verify_is_valid_for_subject_name(&self.expected);
+            }
+        }
     }
 }
 
@@ -376,18 +447,6 @@ impl ServerCertVerifier for Recorder {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let t = Instant::now();
-        let expected = self.check_name.then_some(&self.expected);
-        let (problems, path, anchor) = check_chain(
-            end_entity.as_ref(),
-            intermediates,
-            &self.roots,
-            expected,
-            self.provider.signature_verification_algorithms.all,
-            now.as_secs(),
-        );
-        let us = t.elapsed().as_micros() as u64;
-        let first = problems.first().cloned();
         {
             let mut r = self.lock();
             r.ran = true;
@@ -396,6 +455,65 @@ impl ServerCertVerifier for Recorder {
                 .map(|c| c.as_ref().to_vec())
                 .collect();
             r.ocsp = ocsp_response.to_vec();
+        }
+        let algs = self.provider.signature_verification_algorithms.all;
+        if !self.strict {
+            // The handshake goes on whatever is found. On its path, and timed, is what a
+            // standard client does (webpki's path and name checks); netlab's own checks of
+            // every fact run beside the rest of the handshake and are joined before the
+            // report ([`Shared::settled`]).
+            let t = Instant::now();
+            self.standard_verification(end_entity, intermediates, now);
+            self.lock().verify_us = Some(t.elapsed().as_micros() as u64);
+            let ee = end_entity.as_ref().to_vec();
+            let inter: Vec<CertificateDer<'static>> = intermediates
+                .iter()
+                .map(|c| c.clone().into_owned())
+                .collect();
+            let roots = self.roots.clone();
+            let expected = self.check_name.then(|| self.expected.clone());
+            let secs = now.as_secs();
+            let job = move || check_chain(&ee, &inter, &roots, expected.as_ref(), algs, secs);
+            match std::thread::Builder::new()
+                .name("certcheck".into())
+                .spawn(job)
+            {
+                Ok(h) => {
+                    *self.rec.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+                }
+                Err(_) => {
+                    let expected = self.check_name.then_some(&self.expected);
+                    let (problems, path, anchor) = check_chain(
+                        end_entity.as_ref(),
+                        intermediates,
+                        &self.roots,
+                        expected,
+                        algs,
+                        now.as_secs(),
+                    );
+                    let mut r = self.lock();
+                    r.problems = problems;
+                    r.path = path;
+                    r.anchor_subject = anchor;
+                }
+            }
+            return Ok(ServerCertVerified::assertion());
+        }
+        // --strict: every check before the handshake may go on, the first problem ends it.
+        let t = Instant::now();
+        let expected = self.check_name.then_some(&self.expected);
+        let (problems, path, anchor) = check_chain(
+            end_entity.as_ref(),
+            intermediates,
+            &self.roots,
+            expected,
+            algs,
+            now.as_secs(),
+        );
+        let us = t.elapsed().as_micros() as u64;
+        let first = problems.first().cloned();
+        {
+            let mut r = self.lock();
             r.problems = problems;
             r.path = path;
             r.anchor_subject = anchor;

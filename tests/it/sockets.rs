@@ -218,12 +218,15 @@ fn close_wait_leak_counted_attributed_and_diagnosed() {
 /// The owners found by the eBPF fd walk equal those found through /proc/PID/fd.
 #[test]
 fn ebpf_fd_walk_and_procfs_agree() {
-    if !is_root() {
-        eprintln!("skipped: the eBPF fd walk needs root (CAP_BPF, CAP_PERFMON)");
+    if skip_unless_root("ebpf_fd_walk_and_procfs_agree") {
         return;
     }
     if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("skipped: this kernel has no BTF (/sys/kernel/btf/vmlinux)");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP ebpf_fd_walk_and_procfs_agree: this kernel has no BTF (/sys/kernel/btf/vmlinux)"
+        );
         return;
     }
     let (_lab, leak, _, _, pid) = lab();
