@@ -232,15 +232,26 @@ pub fn build(
     alert: Option<String>,
     now: i64,
 ) -> TlsReport {
+    // The verifier described what it received; describe again only what it did not.
+    let described = |i: usize, d: &[u8]| -> Option<CertInfo> {
+        match rec.infos.get(i) {
+            Some(info) if rec.infos.len() == rec.received.len() => info.clone(),
+            _ => cert::describe(d, now),
+        }
+    };
     let received: Vec<CertInfo> = rec
         .received
         .iter()
-        .filter_map(|d| cert::describe(d, now))
+        .enumerate()
+        .filter_map(|(i, d)| described(i, d))
         .collect();
     let mut verified_chain: Vec<String> = rec
         .path
         .iter()
-        .filter_map(|d| cert::describe(d, now))
+        .filter_map(|d| match rec.received.iter().position(|r| r == d) {
+            Some(i) => described(i, d),
+            None => cert::describe(d, now),
+        })
         .map(|c| c.subject)
         .collect();
     // webpki keeps the anchor's Name without its SEQUENCE header.

@@ -40,6 +40,9 @@ pub struct Recorded {
     pub path: Vec<Vec<u8>>,
     /// The trust anchor's subject (DER name), when the chain verified.
     pub anchor_subject: Option<Vec<u8>>,
+    /// `received` described, in the same order (None: not parseable); empty when the checks
+    /// did not run.
+    pub infos: Vec<Option<CertInfo>>,
     /// Local verification time, µs.
     pub verify_us: Option<u64>,
     /// The handshake signature scheme.
@@ -48,8 +51,14 @@ pub struct Recorded {
     pub ran: bool,
 }
 
-/// What [`check_chain`] found: problems, the verified path, the anchor's subject.
-type ChainFindings = (Vec<Problem>, Vec<Vec<u8>>, Option<Vec<u8>>);
+/// What [`check_chain`] found: problems, the verified path, the anchor's subject, and each
+/// received certificate described (None: not parseable), in the server's order.
+type ChainFindings = (
+    Vec<Problem>,
+    Vec<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<Option<CertInfo>>,
+);
 
 /// What the verifier shares with the driver: the record, and the chain checks still running
 /// beside the handshake.
@@ -73,7 +82,7 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(h) = pending {
-            let (mut problems, path, anchor) = h.join().unwrap_or_else(|_| {
+            let (mut problems, path, anchor, infos) = h.join().unwrap_or_else(|_| {
                 (
                     vec![problem(
                         "invalid_chain",
@@ -82,6 +91,7 @@ impl Shared {
                     )],
                     Vec::new(),
                     None,
+                    Vec::new(),
                 )
             });
             let mut r = self.lock();
@@ -89,6 +99,7 @@ impl Shared {
             r.problems = problems;
             r.path = path;
             r.anchor_subject = anchor;
+            r.infos = infos;
         }
         self.lock().clone()
     }
@@ -172,7 +183,7 @@ pub fn check_chain(
     expected: Option<&ServerName<'_>>,
     algs: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm],
     now: u64,
-) -> (Vec<Problem>, Vec<Vec<u8>>, Option<Vec<u8>>) {
+) -> ChainFindings {
     let mut out: Vec<Problem> = Vec::new();
     let infos: Vec<Option<CertInfo>> = std::iter::once(end_entity)
         .chain(intermediates.iter().map(|c| c.as_ref()))
@@ -184,7 +195,7 @@ pub fn check_chain(
             "the server's certificate is not a valid X.509 certificate".into(),
             "install a well-formed certificate on the server",
         ));
-        return (out, Vec::new(), None);
+        return (out, Vec::new(), None, infos);
     };
     let ee_der = CertificateDer::from(end_entity.to_vec());
     let Ok(ee) = webpki::EndEntityCert::try_from(&ee_der) else {
@@ -193,7 +204,7 @@ pub fn check_chain(
             "webpki cannot parse the server's certificate".into(),
             "install a well-formed certificate on the server",
         ));
-        return (out, Vec::new(), None);
+        return (out, Vec::new(), None, infos);
     };
     // Dates, certificate by certificate.
     for (i, inf) in infos.iter().enumerate() {
@@ -254,7 +265,7 @@ pub fn check_chain(
         if let Some(name) = expected {
             name_problem(&ee, name, &leaf, &mut out);
         }
-        return (out, path, anchor);
+        return (out, path, anchor, infos);
     }
     match ee.verify_for_usage(
         algs,
@@ -325,7 +336,7 @@ pub fn check_chain(
             ));
         }
     }
-    (out, path, anchor)
+    (out, path, anchor, infos)
 }
 
 /// hostname_mismatch when the certificate does not carry `name`.
@@ -483,7 +494,7 @@ impl ServerCertVerifier for Recorder {
                 }
                 Err(_) => {
                     let expected = self.check_name.then_some(&self.expected);
-                    let (problems, path, anchor) = check_chain(
+                    let (problems, path, anchor, infos) = check_chain(
                         end_entity.as_ref(),
                         intermediates,
                         &self.roots,
@@ -495,6 +506,7 @@ impl ServerCertVerifier for Recorder {
                     r.problems = problems;
                     r.path = path;
                     r.anchor_subject = anchor;
+                    r.infos = infos;
                 }
             }
             return Ok(ServerCertVerified::assertion());
@@ -502,7 +514,7 @@ impl ServerCertVerifier for Recorder {
         // --strict: every check before the handshake may go on, the first problem ends it.
         let t = Instant::now();
         let expected = self.check_name.then_some(&self.expected);
-        let (problems, path, anchor) = check_chain(
+        let (problems, path, anchor, infos) = check_chain(
             end_entity.as_ref(),
             intermediates,
             &self.roots,
@@ -517,6 +529,7 @@ impl ServerCertVerifier for Recorder {
             r.problems = problems;
             r.path = path;
             r.anchor_subject = anchor;
+            r.infos = infos;
             r.verify_us = Some(us);
         }
         match first {
@@ -654,7 +667,7 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let (p, _, _) = check_chain(ee, &inter, &anchors, Some(&sn), algs, now);
+        let (p, _, _, _) = check_chain(ee, &inter, &anchors, Some(&sn), algs, now);
         p.iter().map(|p| p.code).collect()
     }
 
