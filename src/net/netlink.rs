@@ -42,59 +42,28 @@ pub fn request_each<T>(
 where
     T: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
 {
-    let mut socket = Socket::new(protocol)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
     let mut hdr = NetlinkHeader::default();
     hdr.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
     let mut req = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(msg));
     req.finalize();
     let mut buf = vec![0u8; req.header.length as usize];
     req.serialize(&mut buf[..]);
-    socket.send(&buf[..], 0)?;
-    let deadline = Instant::now() + TIMEOUT;
-    let mut rbuf = vec![0u8; 1 << 20];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(
-            std::os::fd::AsFd::as_fd(&socket),
-            PollFlags::POLLIN,
-        )];
-        if ms == 0 || poll(&mut fds, PollTimeout::from(ms)).map_err(io::Error::from)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "netlink: no answer from the kernel",
-            ));
-        }
-        let n = socket.recv(&mut &mut rbuf[..], 0)?;
-        let mut off = 0;
-        while off < n {
-            let msg: NetlinkMessage<T> = NetlinkMessage::deserialize(&rbuf[off..n])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}")))?;
-            let len = msg.header.length as usize;
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(()),
-                NetlinkPayload::Error(e) => {
-                    return Err(e
-                        .code
-                        .map(|c| io::Error::from_raw_os_error(-c.get()))
-                        .unwrap_or_else(|| io::Error::other("netlink error")));
-                }
-                NetlinkPayload::InnerMessage(m) => {
-                    each(m);
-                    if !dump {
-                        return Ok(());
-                    }
-                }
-                _ => {}
+    exchange(protocol, &buf, |raw| {
+        let msg: NetlinkMessage<T> = NetlinkMessage::deserialize(raw)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("netlink: {e}")))?;
+        match msg.payload {
+            NetlinkPayload::Done(_) => Ok(true),
+            NetlinkPayload::Error(e) => Err(e
+                .code
+                .map(|c| io::Error::from_raw_os_error(-c.get()))
+                .unwrap_or_else(|| io::Error::other("netlink error"))),
+            NetlinkPayload::InnerMessage(m) => {
+                each(m);
+                Ok(!dump)
             }
-            if len == 0 {
-                break;
-            }
-            off += len;
+            _ => Ok(false),
         }
-    }
+    })
 }
 
 /// Send one raw netlink dump request (`nlmsg_type` and its payload, built by the caller) and
@@ -106,9 +75,6 @@ pub fn dump_raw(
     payload: &[u8],
     mut each: impl FnMut(u16, &[u8]),
 ) -> io::Result<()> {
-    let mut socket = Socket::new(protocol)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
     let len = 16 + payload.len();
     let mut req = Vec::with_capacity(len);
     req.extend_from_slice(&(len as u32).to_ne_bytes());
@@ -117,9 +83,40 @@ pub fn dump_raw(
     req.extend_from_slice(&1u32.to_ne_bytes()); // sequence
     req.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
     req.extend_from_slice(payload);
-    socket.send(&req, 0)?;
+    exchange(protocol, &req, |m| match u16::from_ne_bytes([m[4], m[5]]) {
+        NLMSG_DONE => Ok(true),
+        NLMSG_ERROR => {
+            let code = m
+                .get(16..20)
+                .map_or(0, |c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+            Err(if code < 0 {
+                io::Error::from_raw_os_error(-code)
+            } else {
+                io::Error::other("netlink error")
+            })
+        }
+        NLMSG_NOOP => Ok(false),
+        t => {
+            each(t, &m[16..]);
+            Ok(false)
+        }
+    })
+}
+
+/// The one netlink exchange both requests use: open a socket on `protocol`, send `req` (a
+/// whole netlink message), then hand every answer message (header included) to `each` until
+/// it says the answer is over, with a deadline on the kernel's silence.
+fn exchange(
+    protocol: isize,
+    req: &[u8],
+    mut each: impl FnMut(&[u8]) -> io::Result<bool>,
+) -> io::Result<()> {
+    let mut socket = Socket::new(protocol)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    socket.send(req, 0)?;
     let deadline = Instant::now() + TIMEOUT;
-    // The kernel fills at most 32 KiB per dump message batch.
+    // The kernel fills at most 32 KiB per batch of a dump.
     let mut rbuf = vec![0u8; 64 * 1024];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -139,27 +136,14 @@ pub fn dump_raw(
         while off + 16 <= n {
             let h = &rbuf[off..n];
             let mlen = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-            let mtype = u16::from_ne_bytes([h[4], h[5]]);
             if mlen < 16 || mlen > h.len() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "netlink: truncated message",
                 ));
             }
-            match mtype {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let code = h
-                        .get(16..20)
-                        .map_or(0, |c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
-                    return Err(if code < 0 {
-                        io::Error::from_raw_os_error(-code)
-                    } else {
-                        io::Error::other("netlink error")
-                    });
-                }
-                NLMSG_NOOP => {}
-                t => each(t, &h[16..mlen]),
+            if each(&h[..mlen])? {
+                return Ok(());
             }
             off += (mlen + 3) & !3;
         }

@@ -373,11 +373,7 @@ pub fn owners_from(pairs: &[(u32, u32)], inodes: &HashSet<u32, IntBuild>) -> Own
         .map(|(ino, pid)| {
             let comm = comms
                 .entry(pid)
-                .or_insert_with(|| {
-                    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                        .map(|s| Arc::from(s.trim()))
-                        .unwrap_or_else(|_| Arc::from(""))
-                })
+                .or_insert_with(|| crate::sockets::gather::command(pid))
                 .clone();
             (ino, (pid, comm))
         })

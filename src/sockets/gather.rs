@@ -372,16 +372,19 @@ fn scan_process(
     let mut comm: Option<std::sync::Arc<str>> = None;
     for ino in inos {
         if let std::collections::hash_map::Entry::Vacant(e) = found.entry(ino) {
-            let c = comm.get_or_insert_with(|| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .map(|s| std::sync::Arc::from(s.trim()))
-                    .unwrap_or_else(|_| std::sync::Arc::from(""))
-            });
+            let c = comm.get_or_insert_with(|| command(pid));
             e.insert((pid, c.clone()));
             hits.push(ino);
         }
     }
     true
+}
+
+/// A process's command name (/proc/PID/comm); empty when it is gone.
+pub fn command(pid: u32) -> std::sync::Arc<str> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| std::sync::Arc::from(s.trim()))
+        .unwrap_or_else(|_| std::sync::Arc::from(""))
 }
 
 /// Read one sysctl under /proc/sys (dots as in `sysctl`).

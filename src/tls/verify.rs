@@ -73,6 +73,17 @@ impl Shared {
         self.rec.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Record what the chain checks found, before the problems the handshake-signature check
+    /// already recorded.
+    fn store(&self, (mut problems, path, anchor, infos): ChainFindings) {
+        let mut r = self.lock();
+        problems.append(&mut r.problems);
+        r.problems = problems;
+        r.path = path;
+        r.anchor_subject = anchor;
+        r.infos = infos;
+    }
+
     /// The record once every check is done: the chain checks first, then what the handshake
     /// signature check found.
     pub fn settled(&self) -> Recorded {
@@ -82,7 +93,7 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(h) = pending {
-            let (mut problems, path, anchor, infos) = h.join().unwrap_or_else(|_| {
+            self.store(h.join().unwrap_or_else(|_| {
                 (
                     vec![problem(
                         "invalid_chain",
@@ -93,13 +104,7 @@ impl Shared {
                     None,
                     Vec::new(),
                 )
-            });
-            let mut r = self.lock();
-            problems.append(&mut r.problems);
-            r.problems = problems;
-            r.path = path;
-            r.anchor_subject = anchor;
-            r.infos = infos;
+            }));
         }
         self.lock().clone()
     }
@@ -139,6 +144,23 @@ impl Recorder {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
         self.rec.lock()
+    }
+
+    /// Every check of [`check_chain`] on this chain.
+    fn findings(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> ChainFindings {
+        check_chain(
+            end_entity.as_ref(),
+            intermediates,
+            &self.roots,
+            self.check_name.then_some(&self.expected),
+            self.provider.signature_verification_algorithms.all,
+            now.as_secs(),
+        )
     }
 
     /// What a standard client (rustls's webpki verifier) does with the chain: build and check
@@ -489,49 +511,20 @@ impl ServerCertVerifier for Recorder {
                 .name("certcheck".into())
                 .spawn(job)
             {
-                Ok(h) => {
-                    *self.rec.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
-                }
-                Err(_) => {
-                    let expected = self.check_name.then_some(&self.expected);
-                    let (problems, path, anchor, infos) = check_chain(
-                        end_entity.as_ref(),
-                        intermediates,
-                        &self.roots,
-                        expected,
-                        algs,
-                        now.as_secs(),
-                    );
-                    let mut r = self.lock();
-                    r.problems = problems;
-                    r.path = path;
-                    r.anchor_subject = anchor;
-                    r.infos = infos;
-                }
+                Ok(h) => *self.rec.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(h),
+                // No thread to be had: check here.
+                Err(_) => self
+                    .rec
+                    .store(self.findings(end_entity, intermediates, now)),
             }
             return Ok(ServerCertVerified::assertion());
         }
         // --strict: every check before the handshake may go on, the first problem ends it.
         let t = Instant::now();
-        let expected = self.check_name.then_some(&self.expected);
-        let (problems, path, anchor, infos) = check_chain(
-            end_entity.as_ref(),
-            intermediates,
-            &self.roots,
-            expected,
-            algs,
-            now.as_secs(),
-        );
-        let us = t.elapsed().as_micros() as u64;
-        let first = problems.first().cloned();
-        {
-            let mut r = self.lock();
-            r.problems = problems;
-            r.path = path;
-            r.anchor_subject = anchor;
-            r.infos = infos;
-            r.verify_us = Some(us);
-        }
+        let found = self.findings(end_entity, intermediates, now);
+        let first = found.0.first().cloned();
+        self.rec.store(found);
+        self.lock().verify_us = Some(t.elapsed().as_micros() as u64);
         match first {
             Some(p) if self.strict => Err(rustls::Error::General(format!(
                 "--strict: {}: {}",

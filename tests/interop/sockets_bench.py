@@ -69,7 +69,7 @@ GENERATOR_MAX_S = 150     # a generator tears down and exits by itself after thi
 READY_TIMEOUT_S = 90
 WARMUP, RUNS = 2, 10
 GOALS = {"summary": 0.5, "close-wait": 0.35}
-NO_WALK = "netlab sockets, /proc fd walk (info)"
+PROCFS_ROW = "netlab sockets, /proc fd walk (info)"
 STATE_KEYS = ["established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time_wait",
               "close", "close_wait", "last_ack", "listen", "closing"]
 
@@ -425,7 +425,7 @@ def main():
             ("ss -tanp state close-wait", ["ss", "-tanp", "state", "close-wait"]),
             # Not a goal: the summary when owners are found through /proc/PID/fd (no root,
             # or a kernel without BTF) instead of the eBPF fd walk.
-            (NO_WALK, ["env", "NETLAB_FDWALK=procfs", netlab, "--json", "sockets"]),
+            (PROCFS_ROW, ["env", "NETLAB_FDWALK=procfs", netlab, "--json", "sockets"]),
         ]
         for label, cmd in cmds:  # each runs and succeeds (netlab: 1 = a warning finding)
             res = run(cmd, timeout=60)
@@ -465,12 +465,12 @@ def main():
         w = max(len(r[0]) for r in rows)
         print(f"  {'command':<{w}}  {'mean ms':>9}  {'± sd':>7}  {'min ms':>8}  netlab/ss")
         for i, (label, mean, sd, mn) in enumerate(rows):
-            if label == NO_WALK:  # against the summary pipeline, like row 1
+            if label == PROCFS_ROW:  # against the summary pipeline, like row 1
                 ratio = f"{mean / rows[1][1]:.2f}x"
             else:
                 ratio = f"{mean / rows[i + 1][1]:.2f}x" if i % 2 == 0 else ""
             print(f"  {label:<{w}}  {mean:9.1f}  {sd:7.1f}  {mn:8.1f}  {ratio}")
-        print(f"  (netlab sockets: owners found by `{attribution}`; {NO_WALK}: by /proc/PID/fd, "
+        print(f"  (netlab sockets: owners found by `{attribution}`; {PROCFS_ROW}: by /proc/PID/fd, "
               f"as without root or kernel BTF)")
         print()
         for (goal_name, goal), i in zip(GOALS.items(), (0, 2)):
