@@ -340,6 +340,9 @@ fn kind_name(k: rustls::HandshakeKind) -> String {
 /// Run one inspection.
 pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     let timeout = g.timeout.unwrap_or(Duration::from_secs(5));
+    // The short post-handshake waits (tickets) wake when asked, not up to 50 µs later (the
+    // default timer slack).
+    let _ = nix::sys::prctl::set_timerslack(1);
     if a.pcap.is_some() && !crate::sys::Privilege::discover().net_raw {
         return Err(Error::Privilege {
             what: "netlab tls inspect --pcap".into(),

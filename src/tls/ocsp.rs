@@ -175,7 +175,7 @@ pub fn decode(der: &[u8], leaf: &[u8], issuer: Option<&[u8]>, now: i64) -> Optio
             let id = r.next().read_tagged_der()?;
             let responder = if id.tag() == Tag::context(1) {
                 X509Name::from_der(id.value())
-                    .map(|(_, n)| n.to_string())
+                    .map(|(_, n)| cert::dn_string(&n))
                     .unwrap_or_else(|_| "unreadable name".into())
             } else {
                 let kh = yasna::parse_der(id.value(), |r| r.read_bytes()).unwrap_or_default();

@@ -264,7 +264,7 @@ pub fn build(
         }
         der.extend_from_slice(s);
         x509_parser::x509::X509Name::from_der(&der)
-            .map(|(_, n)| n.to_string())
+            .map(|(_, n)| crate::tls::cert::dn_string(&n))
             .unwrap_or_else(|_| "?".into())
     });
     if let Some(t) = &trust_anchor {

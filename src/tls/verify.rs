@@ -60,12 +60,21 @@ type ChainFindings = (
     Vec<Option<CertInfo>>,
 );
 
-/// What the verifier shares with the driver: the record, and the chain checks still running
-/// beside the handshake.
+/// The chain checks, waiting to run.
+struct Pending(Box<dyn FnOnce() -> ChainFindings + Send>);
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+/// What the verifier shares with the driver: the record, and the chain checks left for after
+/// the handshake.
 #[derive(Debug, Default)]
 pub struct Shared {
     rec: Mutex<Recorded>,
-    pending: Mutex<Option<std::thread::JoinHandle<ChainFindings>>>,
+    pending: Mutex<Option<Pending>>,
 }
 
 impl Shared {
@@ -92,19 +101,8 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(h) = pending {
-            self.store(h.join().unwrap_or_else(|_| {
-                (
-                    vec![problem(
-                        "invalid_chain",
-                        "the certificate checks failed unexpectedly".into(),
-                        "report this with the server's certificates",
-                    )],
-                    Vec::new(),
-                    None,
-                    Vec::new(),
-                )
-            }));
+        if let Some(job) = pending {
+            self.store((job.0)());
         }
         self.lock().clone()
     }
@@ -160,33 +158,55 @@ impl Recorder {
             self.check_name.then_some(&self.expected),
             self.provider.signature_verification_algorithms.all,
             now.as_secs(),
+            None,
         )
     }
 
     /// What a standard client (rustls's webpki verifier) does with the chain: build and check
-    /// the path to a root, then the name. Only its time matters here; the findings come from
-    /// [`check_chain`].
+    /// the path to a root, then the name. Its time is the one reported; the findings come from
+    /// [`check_chain`], which reuses the path found here instead of checking the signatures
+    /// again.
     fn standard_verification(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) {
-        if let Ok(ee) = webpki::EndEntityCert::try_from(end_entity) {
-            let chain = ee.verify_for_usage(
-                self.provider.signature_verification_algorithms.all,
-                &self.roots,
-                intermediates,
-                now,
-                webpki::KeyUsage::server_auth(),
-                None,
-                None,
-            );
-            if chain.is_ok() && self.check_name {
-                let _ = ee.verify_is_valid_for_subject_name(&self.expected);
-            }
+    ) -> Option<Verified> {
+        let ee = webpki::EndEntityCert::try_from(end_entity).ok()?;
+        let chain = ee.verify_for_usage(
+            self.provider.signature_verification_algorithms.all,
+            &self.roots,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        );
+        let verified = chain.ok().map(|p| Verified {
+            at: now.as_secs(),
+            path: p
+                .intermediate_certificates()
+                .map(|c| c.der().to_vec())
+                .collect(),
+            anchor: p.anchor().subject.as_ref().to_vec(),
+        });
+        if verified.is_some() && self.check_name {
+            let _ = ee.verify_is_valid_for_subject_name(&self.expected);
         }
+        verified
     }
+}
+
+/// A chain webpki verified (signatures, path, usage) at one moment: what [`check_chain`] would
+/// find again for that moment.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// When, in seconds since the epoch.
+    pub at: u64,
+    /// The intermediates used, leaf side first (DER).
+    pub path: Vec<Vec<u8>>,
+    /// The trust anchor's subject (DER name).
+    pub anchor: Vec<u8>,
 }
 
 fn problem(code: &'static str, message: String, hint: &str) -> Problem {
@@ -198,6 +218,8 @@ fn problem(code: &'static str, message: String, hint: &str) -> Problem {
 }
 
 /// Every check on a received chain. Pure but for webpki; `now` in seconds since the epoch.
+/// `verified`: the same chain as webpki already verified it (used when it was for the moment
+/// the chain is checked at, so the signatures are not checked twice).
 pub fn check_chain(
     end_entity: &[u8],
     intermediates: &[CertificateDer<'_>],
@@ -205,6 +227,7 @@ pub fn check_chain(
     expected: Option<&ServerName<'_>>,
     algs: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm],
     now: u64,
+    verified: Option<Verified>,
 ) -> ChainFindings {
     let mut out: Vec<Problem> = Vec::new();
     let infos: Vec<Option<CertInfo>> = std::iter::once(end_entity)
@@ -289,41 +312,44 @@ pub fn check_chain(
         }
         return (out, path, anchor, infos);
     }
-    match ee.verify_for_usage(
-        algs,
-        roots,
-        intermediates,
-        UnixTime::since_unix_epoch(std::time::Duration::from_secs(at)),
-        webpki::KeyUsage::server_auth(),
-        None,
-        None,
-    ) {
-        Ok(p) => {
-            path = p
-                .intermediate_certificates()
-                .map(|c| c.der().to_vec())
-                .collect();
-            anchor = Some(p.anchor().subject.as_ref().to_vec());
+    match verified.filter(|v| v.at == at) {
+        Some(v) => {
+            path = v.path;
+            anchor = Some(v.anchor);
         }
-        // No single moment when every certificate is valid (an expired leaf under a newer
-        // intermediate): the dates are already reported above.
-        Err(webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. })
-            if out
-                .iter()
-                .any(|p| p.code == "expired" || p.code == "not_yet_valid") => {}
-        Err(e) => out.push(chain_problem(&e, &leaf, &infos)),
+        None => match ee.verify_for_usage(
+            algs,
+            roots,
+            intermediates,
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(at)),
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        ) {
+            Ok(p) => {
+                path = p
+                    .intermediate_certificates()
+                    .map(|c| c.der().to_vec())
+                    .collect();
+                anchor = Some(p.anchor().subject.as_ref().to_vec());
+            }
+            // No single moment when every certificate is valid (an expired leaf under a newer
+            // intermediate): the dates are already reported above.
+            Err(webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. })
+                if out
+                    .iter()
+                    .any(|p| p.code == "expired" || p.code == "not_yet_valid") => {}
+            Err(e) => out.push(chain_problem(&e, &leaf, &infos)),
+        },
     }
     // A lone self-issued certificate no root vouches for is self-signed, whatever else webpki
     // stopped at first.
-    let leaf_subject = x509_parser::parse_x509_certificate(end_entity)
-        .map(|(_, c)| c.subject().as_raw().to_vec())
-        .unwrap_or_default();
     if intermediates.is_empty()
         && leaf.self_issued
         && anchor.is_none()
         && !roots
             .iter()
-            .any(|r| r.subject.as_ref() == leaf_subject.as_slice())
+            .any(|r| r.subject.as_ref() == leaf.subject_der.as_slice())
         && !out.iter().any(|p| p.code == "self_signed")
     {
         out.push(problem(
@@ -493,10 +519,12 @@ impl ServerCertVerifier for Recorder {
         if !self.strict {
             // The handshake goes on whatever is found. On its path, and timed, is what a
             // standard client does (webpki's path and name checks); netlab's own checks of
-            // every fact run beside the rest of the handshake and are joined before the
-            // report ([`Shared::settled`]).
+            // every fact wait until the handshake is over ([`Shared::settled`]), and reuse the
+            // path webpki verified here. (They used to run on a thread beside the handshake:
+            // starting it cost the handshake more than the checks, once the signatures were
+            // no longer checked twice.)
             let t = Instant::now();
-            self.standard_verification(end_entity, intermediates, now);
+            let verified = self.standard_verification(end_entity, intermediates, now);
             self.lock().verify_us = Some(t.elapsed().as_micros() as u64);
             let ee = end_entity.as_ref().to_vec();
             let inter: Vec<CertificateDer<'static>> = intermediates
@@ -506,17 +534,10 @@ impl ServerCertVerifier for Recorder {
             let roots = self.roots.clone();
             let expected = self.check_name.then(|| self.expected.clone());
             let secs = now.as_secs();
-            let job = move || check_chain(&ee, &inter, &roots, expected.as_ref(), algs, secs);
-            match std::thread::Builder::new()
-                .name("certcheck".into())
-                .spawn(job)
-            {
-                Ok(h) => *self.rec.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(h),
-                // No thread to be had: check here.
-                Err(_) => self
-                    .rec
-                    .store(self.findings(end_entity, intermediates, now)),
-            }
+            let job =
+                move || check_chain(&ee, &inter, &roots, expected.as_ref(), algs, secs, verified);
+            *self.rec.pending.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Pending(Box::new(job)));
             return Ok(ServerCertVerified::assertion());
         }
         // --strict: every check before the handshake may go on, the first problem ends it.
@@ -660,7 +681,19 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let (p, _, _, _) = check_chain(ee, &inter, &anchors, Some(&sn), algs, now);
+        let (p, path, anchor, _) = check_chain(ee, &inter, &anchors, Some(&sn), algs, now, None);
+        // The verifier a handshake uses (webpki's path reused, no second signature check)
+        // finds the same.
+        let owned: Vec<TrustAnchor<'static>> = anchors.iter().map(|a| a.to_owned()).collect();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let r = Recorder::new(owned, sn.to_owned(), true, false, provider);
+        let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now));
+        let ee_der = CertificateDer::from(ee);
+        assert!(r.verify_server_cert(&ee_der, &inter, &sn, &[], at).is_ok());
+        let seen = r.rec.settled();
+        assert_eq!(seen.problems, p);
+        assert_eq!(seen.path, path);
+        assert_eq!(seen.anchor_subject, anchor);
         p.iter().map(|p| p.code).collect()
     }
 
