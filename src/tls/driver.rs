@@ -3,13 +3,14 @@
 //! per handshake message, timed from the moment the TCP connection was up.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 use nix::sys::time::TimeSpec;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor};
@@ -159,7 +160,9 @@ struct Attempt {
     tcp_info: Option<crate::sys::TcpInfo>,
 }
 
-/// Connect to `dst` and drive one handshake with `config`. Err only when TCP fails.
+/// Connect to `dst` and drive one handshake with `config`; `meanwhile` runs once the
+/// handshake is over, while the server prepares its session tickets (what arrives in the
+/// meantime keeps its kernel receive time). Err only when TCP fails.
 fn handshake(
     config: &Arc<ClientConfig>,
     name: ServerName<'static>,
@@ -167,6 +170,7 @@ fn handshake(
     timeout: Duration,
     secrets: &Arc<Secrets>,
     ticket_wait: Duration,
+    meanwhile: &dyn Fn(),
 ) -> Result<Attempt> {
     if let Ok(mut m) = secrets.map.lock() {
         m.clear();
@@ -191,35 +195,9 @@ fn handshake(
             )));
         }
     }
-    let t0 = Instant::now();
-    let tcp_connect_us = (t0 - connect_started).as_micros() as u64;
     let sock: std::net::TcpStream = c.sock.into();
-    sock.set_nonblocking(false)
-        .map_err(|e| Error::io("set blocking", e))?;
-    sock.set_nodelay(true).ok();
-
-    let mut d = Drive {
-        sock,
-        t0,
-        deadline,
-        timeline: Vec::new(),
-        client: Side::default(),
-        server: Side::default(),
-        suite: None,
-        secrets: secrets.clone(),
-        rbuf: Vec::new(),
-        hrr: false,
-        tls13: None,
-        first_server_byte_us: None,
-        client_hello_us: None,
-        server_flight_us: None,
-        client_finished_us: None,
-        alert: None,
-        closed: false,
-        last_rx: 0,
-        sent: 0,
-        received: 0,
-    };
+    let mut d = Drive::new(sock, deadline, secrets.clone())?;
+    let tcp_connect_us = (d.t0 - connect_started).as_micros() as u64;
     let mut error: Option<String> = None;
     let mut tls_error = None;
     let mut handshake_total_us = None;
@@ -278,6 +256,7 @@ fn handshake(
     }
     let handshake_bytes = d.sent + d.received;
     let tcp_info = crate::sys::tcp_info(d.sock.as_fd()).ok();
+    meanwhile();
     // Post-handshake: TLS 1.3 session tickets arrive about one round trip after our
     // Finished. Wait up to a few round trips; once one has come, only briefly for more (a
     // server sends its tickets together).
@@ -451,7 +430,16 @@ pub fn inspect(a: &InspectArgs, g: &GlobalOpts) -> Result<TlsReport> {
     } else {
         TICKET_WAIT
     });
-    let first = handshake(&config, conn_name.clone(), dst, timeout, &secrets, wait)?;
+    // netlab's own certificate checks run while the server sends its tickets.
+    let first = handshake(
+        &config,
+        conn_name.clone(),
+        dst,
+        timeout,
+        &secrets,
+        wait,
+        &|| rec.settle(),
+    )?;
     // What the verifier saw on the first connection (a resumed one does not verify again).
     let recorded = rec.settled();
     let resumption = if a.resume && first.error.is_none() && !crate::sys::interrupted() {
@@ -579,7 +567,7 @@ fn resume(
         timeline: Vec::new(),
         error: None,
     };
-    match handshake(config, name, dst, timeout, secrets, TICKET_WAIT) {
+    match handshake(config, name, dst, timeout, secrets, TICKET_WAIT, &|| {}) {
         Ok(s) => {
             r.resumed = s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             r.handshake_kind = s.conn.handshake_kind().map(kind_name);
@@ -618,6 +606,8 @@ fn describe_tls_error(e: &rustls::Error) -> String {
 struct Drive {
     sock: TcpStream,
     t0: Instant,
+    /// The same moment on the realtime clock, which the kernel's receive timestamps use.
+    t0_real: SystemTime,
     deadline: Instant,
     timeline: Vec<Event>,
     client: Side,
@@ -640,6 +630,41 @@ struct Drive {
 }
 
 impl Drive {
+    /// Drive a connection that is up now (t0).
+    fn new(sock: TcpStream, deadline: Instant, secrets: Arc<Secrets>) -> Result<Drive> {
+        let t0 = Instant::now();
+        let t0_real = SystemTime::now();
+        sock.set_nonblocking(false)
+            .map_err(|e| Error::io("set blocking", e))?;
+        sock.set_nodelay(true).ok();
+        // Each read comes with the time the kernel received its last segment: a record is
+        // timed by its arrival, not by when this process got round to reading it.
+        let _ = setsockopt(&sock, sockopt::ReceiveTimestampns, &true);
+        Ok(Drive {
+            sock,
+            t0,
+            t0_real,
+            deadline,
+            timeline: Vec::new(),
+            client: Side::default(),
+            server: Side::default(),
+            suite: None,
+            secrets,
+            rbuf: Vec::new(),
+            hrr: false,
+            tls13: None,
+            first_server_byte_us: None,
+            client_hello_us: None,
+            server_flight_us: None,
+            client_finished_us: None,
+            alert: None,
+            closed: false,
+            last_rx: 0,
+            sent: 0,
+            received: 0,
+        })
+    }
+
     fn now_us(&self) -> u64 {
         self.t0.elapsed().as_micros() as u64
     }
@@ -649,15 +674,51 @@ impl Drive {
         while conn.wants_write() {
             let mut out = Vec::new();
             conn.write_tls(&mut out)?;
+            // Sent when handed to the kernel: on loopback the peer may have it, and answer,
+            // before write returns.
+            let at = self.now_us();
             self.sock.write_all(&out)?;
             self.sent += out.len();
-            let at = self.now_us();
             let mut buf = out;
             for r in record::split_records(&mut buf) {
                 self.label(Dir::Out, &r, at);
             }
         }
         Ok(())
+    }
+
+    /// One read: the bytes, and when the kernel received the last of them (µs from t0; None
+    /// when it gave no timestamp).
+    fn receive(&mut self, b: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+        let mut cmsg = nix::cmsg_space!(TimeSpec);
+        let mut iov = [io::IoSliceMut::new(b)];
+        let msg = loop {
+            match recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::empty(),
+            ) {
+                Err(nix::errno::Errno::EINTR) if !crate::sys::interrupted() => continue,
+                r => break r.map_err(io::Error::from)?,
+            }
+        };
+        let n = msg.bytes;
+        let stamp = msg.cmsgs().ok().and_then(|mut c| {
+            c.find_map(|m| match m {
+                ControlMessageOwned::ScmTimestampns(ts) => Some(ts),
+                _ => None,
+            })
+        });
+        let now = self.now_us();
+        let at = stamp.and_then(|ts| {
+            let real = SystemTime::UNIX_EPOCH
+                + Duration::new(ts.tv_sec().try_into().ok()?, ts.tv_nsec().try_into().ok()?);
+            // Before t0 or after now: a clock step; keep the read time.
+            let us = real.duration_since(self.t0_real).ok()?.as_micros() as u64;
+            (us <= now).then_some(us)
+        });
+        Ok((n, at))
     }
 
     /// Read until one whole record is buffered: the record and when its last byte came.
@@ -685,7 +746,7 @@ impl Drive {
                 Err(e) => return Err(io::Error::from(e)),
             }
             let mut b = [0u8; 16 * 1024 + 512];
-            let n = self.sock.read(&mut b)?;
+            let (n, arrived) = self.receive(&mut b)?;
             if n == 0 {
                 self.closed = true;
                 if self.rbuf.is_empty() {
@@ -696,7 +757,7 @@ impl Drive {
                     "the server closed the connection inside a record",
                 ));
             }
-            let at = self.now_us();
+            let at = arrived.unwrap_or_else(|| self.now_us());
             if self.first_server_byte_us.is_none() {
                 self.first_server_byte_us = Some(at);
             }
@@ -906,5 +967,36 @@ impl Drive {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_timed_by_its_arrival_not_by_its_read() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut server, _) = l.accept().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut d = Drive::new(c, deadline, Arc::new(Secrets::default())).unwrap();
+        // The kernel starts stamping received packets a moment after the first socket asks
+        // (a deferred switch); until then a read is timed when it is made.
+        std::thread::sleep(Duration::from_millis(20));
+        // A whole record (an alert), sent; read only 50 ms later.
+        server.write_all(&[21, 3, 3, 0, 2, 1, 0]).unwrap();
+        let sent = d.now_us();
+        std::thread::sleep(Duration::from_millis(50));
+        let (rec, at) = d.read_record().unwrap().unwrap();
+        assert_eq!(rec, [21, 3, 3, 0, 2, 1, 0]);
+        let read = d.now_us();
+        assert!(read >= sent + 50_000);
+        // Loopback delivers inside the sender's write: the arrival is no later than that.
+        assert!(
+            at <= sent,
+            "arrival {at} µs, sent {sent} µs, read {read} µs"
+        );
+        assert_eq!(d.first_server_byte_us, Some(at));
     }
 }

@@ -93,9 +93,8 @@ impl Shared {
         r.infos = infos;
     }
 
-    /// The record once every check is done: the chain checks first, then what the handshake
-    /// signature check found.
-    pub fn settled(&self) -> Recorded {
+    /// Run the chain checks left for after the handshake, if any.
+    pub fn settle(&self) {
         let pending = self
             .pending
             .lock()
@@ -104,6 +103,12 @@ impl Shared {
         if let Some(job) = pending {
             self.store((job.0)());
         }
+    }
+
+    /// The record once every check is done: the chain checks first, then what the handshake
+    /// signature check found.
+    pub fn settled(&self) -> Recorded {
+        self.settle();
         self.lock().clone()
     }
 }
@@ -519,8 +524,8 @@ impl ServerCertVerifier for Recorder {
         if !self.strict {
             // The handshake goes on whatever is found. On its path, and timed, is what a
             // standard client does (webpki's path and name checks); netlab's own checks of
-            // every fact wait until the handshake is over ([`Shared::settled`]), and reuse the
-            // path webpki verified here. (They used to run on a thread beside the handshake:
+            // every fact wait until the handshake is over ([`Shared::settle`], while the
+            // server sends its tickets), and reuse the path webpki verified here. (They used to run on a thread beside the handshake:
             // starting it cost the handshake more than the checks, once the signatures were
             // no longer checked twice.)
             let t = Instant::now();

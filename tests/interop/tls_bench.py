@@ -9,8 +9,10 @@ Two loopback servers with the same certificates (leaf + intermediate, from
 `netlab lab --tls --jsonl`'s `valid` scenario, TLS 1.3):
   - the lab's own rustls server (it answers an HTTP request with a small 200 and closes);
   - `openssl s_server -www` serving the same chain and key files (tls_interop.py's SServer).
-For each, one hyperfine -N run (--warmup 3 --runs 30; python timing over the same runs when
-hyperfine is missing) of:
+For each, 3 rounds of hyperfine -N (--warmup 3 --runs 20 each; python timing over the same
+runs when hyperfine is missing), the commands' order rotated every round, so a stretch of
+noise on this shared VM falls on every command rather than on the block of one; each
+command's 60 timed runs are pooled. The commands:
   1. `netlab --json tls inspect --ca CA 127.0.0.1:PORT` (one connection: connections_used is
      checked before timing);
   2. `openssl s_client -connect 127.0.0.1:PORT -CAfile CA -verify_ip 127.0.0.1 -brief`, with
@@ -21,9 +23,10 @@ hyperfine is missing) of:
      sh's own start-up (timed too, as `sh -c true`) is then part of its row;
   3. `curl -s -o /dev/null --cacert CA https://127.0.0.1:PORT/` (handshake + one GET; left
      out, with a note, when curl is missing).
-It prints a table per server (command, mean ms, sd, min, the ratios netlab/s_client and
-netlab/curl) and whether the project's goal is met: netlab's wall time per handshake at most
-half of s_client's (0.5x), with one connection. It asserts nothing about time. Without openssl
+It prints a table per server (command, mean ms, sd, median, min, the ratios netlab/s_client
+and netlab/curl of the means and of the medians) and whether the project's goal is met:
+netlab's mean wall time per handshake at most half of s_client's (0.5x), with one
+connection. It asserts nothing about time. Without openssl
 it prints `tls_bench: skipped: <reason>` and exits 0.
 
 Only loopback (127.0.0.1) ever sees traffic.
@@ -48,7 +51,7 @@ from interop import run  # noqa: E402
 from tls_interop import LabError, SServer, TlsLab  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
-WARMUP, RUNS = 3, 30
+WARMUP, RUNS, ROUNDS = 3, 20, 3
 GOAL = 0.5  # netlab / s_client
 
 # Timing loop for when hyperfine is missing. argv[1]: JSON [[label, argv], ...].
@@ -77,11 +80,13 @@ def log(msg):
 
 
 def stats_ms(times):
-    """(mean, sd, min) in ms of a list of seconds."""
+    """(mean, sd, median, min, max) in ms of a list of seconds."""
     n = len(times)
     mean = sum(times) / n
     sd = math.sqrt(sum((t - mean) ** 2 for t in times) / (n - 1)) if n > 1 else 0.0
-    return mean * 1000, sd * 1000, min(times) * 1000
+    ordered = sorted(times)
+    median = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+    return mean * 1000, sd * 1000, median * 1000, ordered[0] * 1000, ordered[-1] * 1000
 
 
 def hyperfine_stdin():
@@ -124,6 +129,17 @@ def commands(netlab, ca, port, stdin_mode, have_curl):
     if stdin_mode == "sh":
         cmds.append(("sh -c true (info)", ["sh", "-c", "true"]))
     return cmds
+
+
+def time_rounds(cmds, workdir, tag, stdin_mode):
+    """{label: [seconds]} pooled over ROUNDS rounds, the order of `cmds` rotated each round."""
+    pooled, tool = {}, None
+    for k in range(ROUNDS):
+        order = cmds[k % len(cmds):] + cmds[:k % len(cmds)]
+        times, tool = time_commands(order, workdir, f"{tag}-{k}", stdin_mode)
+        for label, t in times.items():
+            pooled.setdefault(label, []).extend(t)
+    return pooled, tool
 
 
 def time_commands(cmds, workdir, tag, stdin_mode):
@@ -174,31 +190,35 @@ def bench_server(title, port, netlab, ca, workdir, tag, stdin_mode, have_curl):
         return None
     conns = doc.get("connections_used")
     neg = doc.get("negotiated") or {}
-    log(f"timing {title} ({WARMUP} warm-up + {RUNS} runs each)")
-    times, tool = time_commands(cmds, workdir, tag, stdin_mode)
+    log(f"timing {title} ({ROUNDS} rounds of {WARMUP} warm-up + {RUNS} runs each)")
+    times, tool = time_rounds(cmds, workdir, tag, stdin_mode)
     rows = [(label, *stats_ms(times[label])) for label, _ in cmds]
     by = {r[0]: r for r in rows}
-    netlab_mean = rows[0][1]
-    s_client_mean = rows[1][1]
+    netlab_mean, netlab_median = rows[0][1], rows[0][3]
+    s_client_mean, s_client_median = rows[1][1], rows[1][3]
     curl_mean = by["curl"][1] if "curl" in by else None
     print(f"{title} (127.0.0.1:{port}; netlab: {neg.get('version')} "
           f"{neg.get('cipher_suite')} {neg.get('kx_group')}, outcome {doc.get('outcome')}, "
           f"connections_used {conns}, handshake_total "
           f"{(doc.get('timing_us') or {}).get('handshake_total')} us)")
-    print(f"  wall time, {tool}, {WARMUP} warm-up + {RUNS} runs each:")
+    print(f"  wall time, {tool}, {ROUNDS} rounds (order rotated) of {WARMUP} warm-up + {RUNS} "
+          f"runs each, {ROUNDS * RUNS} runs pooled per command:")
     w = max(len(r[0]) for r in rows)
-    print(f"  {'command':<{w}}  {'mean ms':>8}  {'± sd':>6}  {'min ms':>7}  "
-          f"{'netlab/this':>11}")
-    for label, mean, sd, mn in rows:
-        ratio = "" if label == rows[0][0] else f"{netlab_mean / mean:.2f}x"
-        print(f"  {label:<{w}}  {mean:8.2f}  {sd:6.2f}  {mn:7.2f}  {ratio:>11}")
+    print(f"  {'command':<{w}}  {'mean ms':>8}  {'± sd':>6}  {'median':>7}  {'min ms':>7}  "
+          f"{'max ms':>7}  {'netlab/this (mean, median)':>26}")
+    for label, mean, sd, med, mn, mx in rows:
+        ratio = ("" if label == rows[0][0]
+                 else f"{netlab_mean / mean:.2f}x, {netlab_median / med:.2f}x")
+        print(f"  {label:<{w}}  {mean:8.2f}  {sd:6.2f}  {med:7.2f}  {mn:7.2f}  {mx:7.2f}  "
+              f"{ratio:>26}")
     if stdin_mode == "sh" and "sh -c true (info)" in by:
         sh = by["sh -c true (info)"][1]
         print(f"  (s_client's row includes sh's start-up, {sh:.2f} ms: netlab / (s_client - "
               f"sh) = {netlab_mean / max(s_client_mean - sh, 1e-9):.2f}x)")
     ratio = netlab_mean / s_client_mean
     met = "met" if ratio <= GOAL and conns == 1 else "NOT met"
-    print(f"  goal: netlab / s_client = {ratio:.2f}x, goal <= {GOAL}x with one connection "
+    print(f"  goal: netlab / s_client = {ratio:.2f}x (means; medians "
+          f"{netlab_median / s_client_median:.2f}x), goal <= {GOAL}x with one connection "
           f"(connections_used {conns}): {met}"
           + (f"; netlab / curl = {netlab_mean / curl_mean:.2f}x" if curl_mean else ""))
     print()
