@@ -199,35 +199,3 @@ mod tests {
         assert_eq!(parse_cap_eff("nothing"), None);
     }
 }
-
-// The only two functions of the C maths library the dependencies call (hickory's
-// server-latency decay, indicatif's rates), defined here from the `libm` crate (musl's
-// implementations, correctly rounded to within an ulp): with them the linker needs nothing
-// from libm.so, so no run loads it (about 0.1 ms of every start-up on the test VM).
-
-/// C `exp`.
-// SAFETY: the C library's own signature and meaning for `exp`; nothing else in the binary
-// defines the symbol, and this definition calls no C function.
-#[unsafe(no_mangle)]
-pub extern "C" fn exp(x: f64) -> f64 {
-    libm::exp(x)
-}
-
-/// C `pow`.
-// SAFETY: as for `exp`, for `pow`.
-#[unsafe(no_mangle)]
-pub extern "C" fn pow(x: f64, y: f64) -> f64 {
-    libm::pow(x, y)
-}
-
-#[cfg(test)]
-mod maths_tests {
-    #[test]
-    fn exp_and_pow_are_the_c_functions() {
-        assert_eq!(super::pow(2.0, 10.0), 1024.0);
-        assert_eq!(super::pow(10.0, -2.0), 0.01);
-        assert_eq!(super::exp(0.0), 1.0);
-        assert!((super::exp(1.0) - std::f64::consts::E).abs() <= f64::EPSILON * 3.0);
-        assert!(super::pow(-1.0, 0.5).is_nan());
-    }
-}

@@ -2,7 +2,6 @@
 //! against servers the tests start themselves — loopback, or namespaces they create (root).
 
 mod arp;
-mod binary;
 mod bpf;
 mod contract;
 mod dns;
