@@ -101,7 +101,21 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(job) = pending {
-            self.store((job.0)());
+            // A certificate that trips a parser bug is a finding, not a crash of the report.
+            let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.0))
+                .unwrap_or_else(|_| {
+                    (
+                        vec![problem(
+                            "invalid_chain",
+                            "the certificate checks failed unexpectedly".into(),
+                            "report this with the server's certificates",
+                        )],
+                        Vec::new(),
+                        None,
+                        Vec::new(),
+                    )
+                });
+            self.store(found);
         }
     }
 
@@ -525,9 +539,9 @@ impl ServerCertVerifier for Recorder {
             // The handshake goes on whatever is found. On its path, and timed, is what a
             // standard client does (webpki's path and name checks); netlab's own checks of
             // every fact wait until the handshake is over ([`Shared::settle`], while the
-            // server sends its tickets), and reuse the path webpki verified here. (They used to run on a thread beside the handshake:
-            // starting it cost the handshake more than the checks, once the signatures were
-            // no longer checked twice.)
+            // server sends its tickets), and reuse the path webpki verified here. (They used
+            // to run on a thread beside the handshake: starting it cost the handshake more
+            // than the checks, once the signatures were no longer checked twice.)
             let t = Instant::now();
             let verified = self.standard_verification(end_entity, intermediates, now);
             self.lock().verify_us = Some(t.elapsed().as_micros() as u64);

@@ -23,8 +23,8 @@ command's 60 timed runs are pooled. The commands:
      sh's own start-up (timed too, as `sh -c true`) is then part of its row;
   3. `curl -s -o /dev/null --cacert CA https://127.0.0.1:PORT/` (handshake + one GET; left
      out, with a note, when curl is missing).
-It prints a table per server (command, mean ms, sd, median, min, the ratios netlab/s_client
-and netlab/curl of the means and of the medians) and whether the project's goal is met:
+It prints a table per server (command, mean, sd, median, min and max in ms, the ratios
+netlab/s_client and netlab/curl of the means and of the medians) and whether the project's goal is met:
 netlab's mean wall time per handshake at most half of s_client's (0.5x), with one
 connection. It asserts nothing about time. Without openssl
 it prints `tls_bench: skipped: <reason>` and exits 0.
@@ -204,7 +204,7 @@ def bench_server(title, port, netlab, ca, workdir, tag, stdin_mode, have_curl):
     print(f"  wall time, {tool}, {ROUNDS} rounds (order rotated) of {WARMUP} warm-up + {RUNS} "
           f"runs each, {ROUNDS * RUNS} runs pooled per command:")
     w = max(len(r[0]) for r in rows)
-    print(f"  {'command':<{w}}  {'mean ms':>8}  {'± sd':>6}  {'median':>7}  {'min ms':>7}  "
+    print(f"  {'command':<{w}}  {'mean ms':>8}  {'± sd':>6}  {'med ms':>7}  {'min ms':>7}  "
           f"{'max ms':>7}  {'netlab/this (mean, median)':>26}")
     for label, mean, sd, med, mn, mx in rows:
         ratio = ("" if label == rows[0][0]
