@@ -1,5 +1,6 @@
 //! Unprivileged network edges: target parsing, name resolution with a deadline, the route's
-//! interface and source address, and a non-blocking TCP connect with TCP_INFO.
+//! interface and source address, a non-blocking TCP connect with TCP_INFO, and reads that
+//! carry the kernel's receive time.
 
 pub mod netlink;
 
@@ -368,6 +369,46 @@ pub fn fmt_duration(d: Duration) -> String {
     } else {
         format!("{us}µs")
     }
+}
+
+/// Ask the kernel to stamp what `sock` receives (SO_TIMESTAMPNS), for [`recv_stamped`]. Best
+/// effort. Asked early (before the connection is up) the first answer is stamped too: the
+/// kernel switches its stamps on a moment after the first socket asks.
+pub fn stamp_receives(sock: &impl AsFd) {
+    let _ =
+        nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::ReceiveTimestampns, &true);
+}
+
+/// One read from a stream socket: the byte count, and how long before the end of this call
+/// the kernel received the last of those bytes (None when it gave no stamp: not asked with
+/// [`stamp_receives`], not yet switched on, or a clock step between arrival and read). EINTR
+/// is retried unless the run was interrupted.
+pub fn recv_stamped(sock: &impl AsFd, b: &mut [u8]) -> io::Result<(usize, Option<Duration>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut iov = [io::IoSliceMut::new(b)];
+    let fd = sock.as_fd().as_raw_fd();
+    let msg = loop {
+        match recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::empty()) {
+            Err(nix::errno::Errno::EINTR) if !crate::sys::interrupted() => continue,
+            r => break r.map_err(io::Error::from)?,
+        }
+    };
+    let stamp = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|m| match m {
+            ControlMessageOwned::ScmTimestampns(ts) => Some(ts),
+            _ => None,
+        })
+    });
+    // The stamp is on the realtime clock: its distance from that clock now (a clock step only
+    // matters if it falls between the arrival and the read).
+    let ago = stamp.and_then(|ts| {
+        let at = std::time::SystemTime::UNIX_EPOCH
+            + Duration::new(ts.tv_sec().try_into().ok()?, ts.tv_nsec().try_into().ok()?);
+        std::time::SystemTime::now().duration_since(at).ok()
+    });
+    Ok((msg.bytes, ago))
 }
 
 #[cfg(test)]

@@ -5,12 +5,11 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::poll::{PollFd, PollFlags, ppoll};
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 use nix::sys::time::TimeSpec;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor};
@@ -181,9 +180,9 @@ fn handshake(
     let deadline = Instant::now() + timeout;
     let c = net::start_connect(dst, None, None)?;
     let connect_started = c.started;
-    // Asked for now, not once connected: the kernel switches its receive stamps on a moment
-    // after the first socket asks, and the server's first answer should have one.
-    let _ = setsockopt(&c.sock, sockopt::ReceiveTimestampns, &true);
+    // Records are timed by their arrival, not by when this process got round to reading
+    // them; asked now, so that the server's first answer is stamped too.
+    net::stamp_receives(&c.sock);
     match c.wait(deadline) {
         net::ConnectEnd::Connected => {}
         other => {
@@ -638,9 +637,6 @@ impl Drive {
         sock.set_nonblocking(false)
             .map_err(|e| Error::io("set blocking", e))?;
         sock.set_nodelay(true).ok();
-        // Each read comes with the time the kernel received its last segment: a record is
-        // timed by its arrival, not by when this process got round to reading it.
-        let _ = setsockopt(&sock, sockopt::ReceiveTimestampns, &true);
         Ok(Drive {
             sock,
             t0,
@@ -687,43 +683,6 @@ impl Drive {
         Ok(())
     }
 
-    /// One read: the bytes, and when the kernel received the last of them (µs from t0; None
-    /// when it gave no timestamp).
-    fn receive(&mut self, b: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
-        let mut cmsg = nix::cmsg_space!(TimeSpec);
-        let mut iov = [io::IoSliceMut::new(b)];
-        let msg = loop {
-            match recvmsg::<()>(
-                self.sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::empty(),
-            ) {
-                Err(nix::errno::Errno::EINTR) if !crate::sys::interrupted() => continue,
-                r => break r.map_err(io::Error::from)?,
-            }
-        };
-        let n = msg.bytes;
-        let stamp = msg.cmsgs().ok().and_then(|mut c| {
-            c.find_map(|m| match m {
-                ControlMessageOwned::ScmTimestampns(ts) => Some(ts),
-                _ => None,
-            })
-        });
-        // The stamp is on the realtime clock: how long before this read it came, taken on
-        // that clock now, subtracted from the read's own time (a clock step only matters if
-        // it falls between the arrival and the read).
-        let now = self.now_us();
-        let real_now = SystemTime::now();
-        let at = stamp.and_then(|ts| {
-            let real = SystemTime::UNIX_EPOCH
-                + Duration::new(ts.tv_sec().try_into().ok()?, ts.tv_nsec().try_into().ok()?);
-            let ago = real_now.duration_since(real).ok()?.as_micros() as u64;
-            now.checked_sub(ago)
-        });
-        Ok((n, at))
-    }
-
     /// Read until one whole record is buffered: the record and when its last byte came.
     fn read_record(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
         loop {
@@ -749,7 +708,9 @@ impl Drive {
                 Err(e) => return Err(io::Error::from(e)),
             }
             let mut b = [0u8; 16 * 1024 + 512];
-            let (n, arrived) = self.receive(&mut b)?;
+            let (n, ago) = net::recv_stamped(&self.sock, &mut b)?;
+            let now = self.now_us();
+            let arrived = ago.and_then(|a| now.checked_sub(a.as_micros() as u64));
             if n == 0 {
                 self.closed = true;
                 if self.rbuf.is_empty() {
@@ -984,6 +945,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (mut server, _) = l.accept().unwrap();
+        net::stamp_receives(&c);
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut d = Drive::new(c, deadline, Arc::new(Secrets::default())).unwrap();
         // A whole record (an alert), sent; read only 50 ms later. The kernel starts stamping
